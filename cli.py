@@ -1,6 +1,8 @@
 """auglift command line. This module only parses arguments and calls into the packages."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 
@@ -14,6 +16,346 @@ def main() -> None:
 def cache() -> None:
     """Inspect and verify shard caches."""
 
+
+@cache.command("ls")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+def cache_ls(path: Path) -> None:
+    """List the shards under PATH (a cache root or one shard)."""
+    from cache.report import ls_report
+
+    lines, ok = ls_report(path)
+    click.echo("\n".join(lines))
+    if not ok:
+        raise SystemExit(1)
+
+
+@cache.command("verify")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--expect-keys", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="File of shard keys (one per line) that must all be present and valid.")
+@click.option("--clean-tmp", is_flag=True,
+              help="Delete stray temporaries of interrupted writes (only when no writer is running).")
+def cache_verify(path: Path, expect_keys: Path | None, clean_tmp: bool) -> None:
+    """Verify one shard or every shard under PATH (checksums, shapes, NaN policy)."""
+    from cache.report import read_key_list, verify_report
+
+    try:
+        keys = read_key_list(expect_keys) if expect_keys else None
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--expect-keys") from None
+    lines, ok = verify_report(path, keys, clean=clean_tmp)
+    click.echo("\n".join(lines))
+    if not ok:
+        raise SystemExit(1)
+
+
+@main.command("datasets")
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), envvar="AUGLIFT_DATA",
+              default=Path(__file__).resolve().parent.parent / "shared" / "data",
+              show_default="$AUGLIFT_DATA or ../shared/data", help="Directory holding the datasets.")
+def datasets_cmd(data_root: Path) -> None:
+    """List the dataset adapters: splits, the root each reads, and whether it is there."""
+    from pipeline.sources.base import available_datasets, get_dataset
+
+    for name in available_datasets():
+        d = get_dataset(name, data_root).describe()
+        click.echo(f"{name:<7} {'found' if d['found'] else 'missing':<8} {d['root']}")
+        for split, subjects in d["splits"].items():
+            shown = " ".join(subjects) if len(subjects) <= 8 else f"{len(subjects)} sequences"
+            click.echo(f"{'':<16}{split}: {shown or '-'}")
+        for extra in ("frame_step",):
+            if extra in d:
+                click.echo(f"{'':<16}{extra}: {d[extra]}")
+        click.echo(f"{'':<16}layout: {d['layout']}")
+
+
+@main.command()
+@click.option("--dataset", default="h36m", show_default=True, help="Mocap corpus (a pipeline.sources adapter).")
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), envvar="AUGLIFT_DATA",
+              default=Path(__file__).resolve().parent.parent / "shared" / "data", show_default="$AUGLIFT_DATA or ../shared/data",
+              help="Directory holding the datasets.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Cache root for the shards.")
+@click.option("--subjects", help="Comma-separated subjects, e.g. S1,S5 (default: all).")
+@click.option("--split", type=click.Choice(["train", "test"]), help="Only the subjects of this split.")
+@click.option("--actions", help="Comma-separated action name globs, e.g. 'Walking*,Eating' (default: all).")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML file of SimulateConfig fields (see pipeline/simulate/config.py).")
+@click.option("--virtual-views", type=click.IntRange(min=0), help="Virtual cameras per sequence (overrides the config).")
+@click.option("--keypoints", type=click.Choice(["simulated", "real"]),
+              help="2D source: projected GT + noise, or the dataset's real detections (overrides the config).")
+@click.option("--seed", type=int, help="Random seed (overrides the config).")
+@click.option("--backend", type=click.Choice(["zarr", "hdf5"]), default="zarr", show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
+def simulate(dataset, data_root, out, subjects, split, actions, config_path, virtual_views, keypoints,
+             seed, backend, workers) -> None:
+    """Simulate (x, y, c, d) shards from 3D mocap: SIMULATED cues, labelled so in every shard."""
+    import dataclasses
+
+    from pipeline.simulate import SimulateConfig, load_config, simulate_dataset
+
+    try:
+        cfg = load_config(config_path) if config_path else SimulateConfig()
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--config") from None
+    if virtual_views is not None:
+        cfg = dataclasses.replace(cfg, views=dataclasses.replace(cfg.views, num_views=virtual_views))
+    if keypoints is not None:
+        cfg = dataclasses.replace(cfg, keypoints=keypoints)
+    if seed is not None:
+        cfg = dataclasses.replace(cfg, seed=seed)
+    def split_list(text):
+        return [x.strip() for x in text.split(",") if x.strip()] if text else None
+
+    try:
+        summary = simulate_dataset(dataset, data_root, out, config=cfg, subjects=split_list(subjects),
+                                   split=split, actions=split_list(actions), backend=backend,
+                                   workers=workers, log=click.echo)
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from None
+    if summary["shards"]["failed"]:
+        raise SystemExit(1)
+
+
+# ------------------------------------------------------------------------------- precompute
+@main.command("precompute")
+@click.option("--dataset", default="samples", show_default=True,
+              help="videos, images, samples, or a pipeline.sources adapter (h36m, 3dhp, ...).")
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), envvar="AUGLIFT_DATA",
+              default=Path(__file__).resolve().parent.parent / "shared" / "data",
+              show_default="$AUGLIFT_DATA or ../shared/data", help="Directory holding the datasets.")
+@click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of the frames (default: DATA_ROOT/videos, DATA_ROOT/samples, or DATA_ROOT for adapters).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Cache root for the shards.")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML file of PrecomputeConfig fields (pipeline/precompute.py); options below override it.")
+@click.option("--detector", help="2D detector: mediapipe (embedded default) or rtmpose.")
+@click.option("--detector-param", "detector_params", multiple=True, metavar="KEY=VALUE",
+              help="Detector parameter (repeatable), e.g. pose_checkpoint=/models/rtmpose-l.pth.")
+@click.option("--depth", help="Depth backend: landmark-z (embedded default), depth-anything or none.")
+@click.option("--depth-param", "depth_params", multiple=True, metavar="KEY=VALUE",
+              help="Depth parameter (repeatable), e.g. model=/models/Depth-Anything-V2-Small-hf.")
+@click.option("--allow-download", is_flag=True, help="Let depth-anything fetch a hub id (never the default).")
+@click.option("--person", type=click.Choice(["largest", "confident"]),
+              help="Which detected person to keep (rtmpose; BlazePose is single-person).")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Frames per model call.")
+@click.option("--backend", type=click.Choice(["zarr", "hdf5"]), help="Cache backend (default zarr).")
+@click.option("--workers", type=click.IntRange(min=0), help="Local Dask worker processes (default 2; 0 = inline).")
+@click.option("--threads", type=click.IntRange(min=1), help="Threads per worker for each model (default 1).")
+@click.option("--scheduler", metavar="ADDRESS", help="Attach to a running Dask scheduler instead of a local cluster.")
+@click.option("--gpu", is_flag=True, default=None, help="Run models on CUDA; tasks request the worker resource GPU=1.")
+@click.option("--overwrite", is_flag=True, default=None, help="Redo shards that already exist and verify.")
+@click.option("--part", metavar="I/N", help="Only part I of N (0-based) of the sequences, for job arrays.")
+@click.option("--split", type=click.Choice(["train", "test"]), help="Adapters: only this split's subjects.")
+@click.option("--subjects", help="Adapters: comma-separated subjects.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def precompute_cmd(dataset, data_root, root, out, config_path, detector, detector_params, depth, depth_params,
+                   allow_download, person, batch_size, backend, workers, threads, scheduler, gpu, overwrite, part,
+                   split, subjects, quiet) -> None:
+    """Raw frames -> cached (x, y, c, d) shards via the Dask stage graph (resumable)."""
+    import dataclasses
+    import sys
+
+    from pipeline.precompute import (PrecomputeConfig, default_root, load_config, parse_params, parse_part,
+                                     run_precompute)
+
+    try:
+        cfg = load_config(config_path) if config_path else PrecomputeConfig()
+        changes = {k: v for k, v in dict(detector=detector, depth=depth, batch_size=batch_size, backend=backend,
+                                         workers=workers, threads=threads, scheduler=scheduler, gpu=gpu,
+                                         overwrite=overwrite).items() if v is not None}
+        if detector and detector != cfg.detector:
+            changes["detector_params"] = {}
+        if depth and depth != cfg.depth:
+            changes["depth_params"] = {}
+        cfg = dataclasses.replace(cfg, **changes)
+        det_p = {**cfg.detector_params, **parse_params(detector_params)}
+        dep_p = {**cfg.depth_params, **parse_params(depth_params)}
+        if person:
+            if cfg.detector == "mediapipe":
+                raise ValueError("--person: BlazePose (mediapipe) returns a single person; use --detector rtmpose")
+            det_p["person"] = person
+        if allow_download:
+            dep_p["allow_download"] = True
+        cfg = dataclasses.replace(cfg, detector_params=det_p, depth_params=dep_p,
+                                  part=parse_part(part) if part else cfg.part)
+        frames_root = root or default_root(dataset, data_root)
+        subj = [s.strip() for s in subjects.split(",") if s.strip()] if subjects else None
+        report, _ = run_precompute(dataset, frames_root, out, cfg, split=split, subjects=subj, progress=not quiet,
+                                   command="auglift " + " ".join(sys.argv[1:]), log=click.echo)
+    except (ValueError, FileNotFoundError, ImportError) as e:
+        raise click.ClickException(str(e)) from None
+    if report["summary"]["shards"]["failed"]:
+        raise SystemExit(1)
+
+
+# ---------------------------------------------------------------------------------- lifters
+@cache.command("build-gt")
+@click.option("--dataset", default="h36m", show_default=True, help="Mocap corpus (a pipeline.sources adapter).")
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), envvar="AUGLIFT_DATA",
+              default=Path(__file__).resolve().parent.parent / "shared" / "data",
+              show_default="$AUGLIFT_DATA or ../shared/data", help="Directory holding the datasets.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Cache root.")
+@click.option("--subjects", help="Comma-separated subjects, e.g. S1,S5 (default: all).")
+@click.option("--split", type=click.Choice(["train", "test"]), help="Only the subjects of this split.")
+@click.option("--actions", help="Comma-separated action name globs (default: all).")
+@click.option("--backend", type=click.Choice(["zarr", "hdf5"]), default="zarr", show_default=True)
+def cache_build_gt(dataset, data_root, out, subjects, split, actions, backend) -> None:
+    """Shards of GROUND-TRUTH 2D (3D projected through the real cameras) with ORACLE GT depth."""
+    from pipeline.gt_shards import build_gt_shards
+
+    def split_list(text):
+        return [x.strip() for x in text.split(",") if x.strip()] if text else None
+
+    try:
+        summary = build_gt_shards(dataset, data_root, out, subjects=split_list(subjects), split=split,
+                                  actions=split_list(actions), backend=backend, log=click.echo)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"{summary['shards']} shards, {summary['frames']} frames in {summary['seconds']} s -> {out}")
+
+
+@main.command("train")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML TrainConfig (see configs/); the options below override it.")
+@click.option("--model", help="Lifter: simple_baseline, videopose3d, poseformer, motionbert.")
+@click.option("--preset", help="Model size preset (see lifters/models/__init__.py).")
+@click.option("--channels", type=click.Choice(["xy", "xyc", "xycd", "xyo", "xyd"]), help="Cue channel set.")
+@click.option("--train", "train_specs", multiple=True, help="Cache root, shard or glob (repeatable).")
+@click.option("--train-subjects", help="Comma-separated subjects to train on, e.g. S1,S5,S6,S7,S8.")
+@click.option("--val", "val_specs", multiple=True, help="Validation cache root, shard or glob (repeatable).")
+@click.option("--val-subjects", help="Comma-separated validation subjects.")
+@click.option("--out", help="Run directory for checkpoints (last.pt, best.pt) and history.")
+@click.option("--epochs", type=click.IntRange(min=1))
+@click.option("--batch-size", type=click.IntRange(min=2))
+@click.option("--lr", type=float)
+@click.option("--lr-decay", type=float, help="Learning-rate factor applied after every epoch.")
+@click.option("--seed", type=int)
+@click.option("--device", help="cpu, cuda or cuda:N.")
+@click.option("--num-workers", type=click.IntRange(min=0), help="DataLoader worker processes.")
+@click.option("--stride", type=click.IntRange(min=1), help="Frames between training windows.")
+@click.option("--flip/--no-flip", default=None, help="Left/right flip augmentation.")
+@click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many optimiser steps.")
+@click.option("--resume", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Continue from a checkpoint (last.pt) at its next epoch.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def train_cmd(config_path, model, preset, channels, train_specs, train_subjects, val_specs, val_subjects, out,
+              epochs, batch_size, lr, lr_decay, seed, device, num_workers, stride, flip, max_steps, resume,
+              quiet) -> None:
+    """Train a lifter on cached cue shards (streamed), writing checkpoints under --out."""
+    from lifters.config import TrainConfig, apply_overrides, load_config
+    from lifters.train import train
+
+    try:
+        cfg = load_config(config_path) if config_path else TrainConfig()
+        cfg = apply_overrides(cfg, model=model, preset=preset, channels=channels, train=list(train_specs),
+                              train_subjects=train_subjects, val=list(val_specs), val_subjects=val_subjects,
+                              out=out, epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay, seed=seed,
+                              device=device, num_workers=num_workers, stride=stride, flip=flip,
+                              max_steps=max_steps)
+        result = train(cfg, resume=resume, progress=not quiet, log=click.echo)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"checkpoints: {result.last} {result.best}")
+
+
+@main.command("evaluate")
+@click.option("--checkpoint", "checkpoints", multiple=True, required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Checkpoint (repeatable: one table row each; Δ% rows compare to the first).")
+@click.option("--test", "tests", multiple=True, required=True,
+              help="Test set: cache root, shard or glob (repeatable: one table column each).")
+@click.option("--name", "names", multiple=True, help="Column name per --test, e.g. ID, OOD.")
+@click.option("--label", "labels", multiple=True, help="Row label per --checkpoint (default: model + channels).")
+@click.option("--subjects", help="Only these subjects of every test set, e.g. S9,S11.")
+@click.option("--joints", help="Joint subset: indices or H36M-17 names, comma-separated (default: all).")
+@click.option("--flip-test", is_flag=True, help="Average with the prediction on the mirrored input.")
+@click.option("--allow-depth-kind-mismatch", is_flag=True,
+              help="Evaluate even if the test depth kind differs from the training depth kind.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4096, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Output stem: writes OUT.json and OUT.md.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def evaluate_cmd(checkpoints, tests, names, labels, subjects, joints, flip_test, allow_depth_kind_mismatch,
+                 batch_size, device, out, quiet) -> None:
+    """Evaluate checkpoints on every frame of the test shards; write JSON and a markdown table."""
+    import sys
+
+    from lifters.evaluate import evaluate
+
+    subj = [s.strip() for s in subjects.split(",") if s.strip()] if subjects else None
+    try:
+        report = evaluate(list(checkpoints), [[t] for t in tests], names=list(names) or None, out=out,
+                          subjects=subj, joints=joints, labels=list(labels) or None, flip_test=flip_test,
+                          allow_depth_kind_mismatch=allow_depth_kind_mismatch, batch_size=batch_size,
+                          device=device, progress=not quiet, command="auglift " + " ".join(sys.argv[1:]))
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        raise click.ClickException(str(e)) from None
+    for label, per_test in report["results"].items():
+        click.echo(label + ": " + ", ".join(f"{t} MPJPE {r['mpjpe']:.1f} mm, P-MPJPE {r['p_mpjpe']:.1f} mm"
+                                            for t, r in per_test.items()))
+    click.echo(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
+
+
+@main.command("show")
+@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--shard", required=True, type=click.Path(exists=True, path_type=Path), help="One shard.")
+@click.option("--frames", default="0", show_default=True, help="Comma-separated shard rows to draw.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Figure (.png).")
+@click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Directory of the frames' images, named by frame number (e.g. 000123.jpg).")
+def show_cmd(checkpoint, shard, frames, out, images) -> None:
+    """Draw predicted vs ground-truth 3D skeletons (and the 2D input) for a few frames."""
+    from lifters.show import show
+
+    try:
+        rows = [int(f) for f in frames.split(",") if f.strip()]
+        path = show(checkpoint, shard, rows, out, images=images)
+    except (ValueError, FileNotFoundError, IndexError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"wrote {path}")
+
+
+# ---------------------------------------------------------------------------------- studies
+@main.group()
+def study() -> None:
+    """The paper's studies, reproduced: each writes results/<study>.md/.json with its provenance."""
+
+
+@study.command("list")
+def study_list() -> None:
+    """List the studies (in the order `study run all` runs them)."""
+    from lifters.studies import STUDIES, study_module
+
+    for name in STUDIES:
+        click.echo(f"{name:<16} {study_module(name).TITLE}")
+
+
+@study.command("run")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--size", type=click.Choice(["small", "full"]), default="small", show_default=True,
+              help="small: 2 CPU cores, about an hour for all; full: paper-sized, for a GPU cluster.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), envvar="AUGLIFT_DATA",
+              default=Path("..") / "shared" / "data", show_default="$AUGLIFT_DATA or ../shared/data",
+              help="Directory holding the datasets.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True,
+              help="Where the result pages go.")
+@click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path("runs") / "experiments",
+              show_default=True, help="Shared simulated caches and trained lifters (reused between runs).")
+def study_run(names, size, seed, data_root, out, work) -> None:
+    """Run studies by name (see `auglift study list`), or `all`."""
+    from lifters.studies import STUDIES, run_all
+
+    names = list(STUDIES) if "all" in names else list(names)
+    unknown = [n for n in names if n not in STUDIES]
+    if unknown:
+        raise click.BadParameter(f"unknown study {unknown}; known: {', '.join(STUDIES)} or all", param_hint="NAMES")
+    status = run_all(size, seed, only=names, data_root=data_root, out=out, work=work, log=click.echo)
+    for name, state in status.items():
+        click.echo(f"{name:<16} {state}")
+    if any(state != "ok" for state in status.values()):
+        raise SystemExit(1)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,33 @@
+"""2D pose detector backends, chosen by name.
+
+Each backend module imports its heavy dependency only when built, so listing the registry costs
+nothing. Every backend returns one H36M-17 pose per frame (see base.Detections).
+"""
+from __future__ import annotations
+
+import importlib
+
+from .base import PERSON_MODES, Detections, Detector, empty_detections, keypoint_box, select_person
+
+# name -> "module:class" (relative to this package)
+DETECTORS: dict[str, str] = {
+    "mediapipe": "blazepose:BlazePoseDetector",   # embedded default: weights ship in the wheel
+    "rtmpose": "rtmpose:RTMPoseDetector",         # paper-faithful; optional extra [rtmpose]
+}
+
+
+def detector_class(name: str) -> type[Detector]:
+    try:
+        module, cls = DETECTORS[name].split(":")
+    except KeyError:
+        raise ValueError(f"unknown detector {name!r}; choose from {sorted(DETECTORS)}") from None
+    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+
+
+def build_detector(name: str, **params) -> Detector:
+    """Instantiate detector `name` with its params (see each backend's docstring)."""
+    return detector_class(name)(**params)
+
+
+__all__ = ["DETECTORS", "PERSON_MODES", "Detections", "Detector", "build_detector", "detector_class",
+           "empty_detections", "keypoint_box", "select_person"]

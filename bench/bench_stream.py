@@ -1,0 +1,160 @@
+"""Training throughput of SimpleBaseline fed by the streaming dataset vs from memory, and the
+streaming dataset's peak memory as the number of shards grows.
+
+    python bench/bench_stream.py --cache CACHE_ROOT [--channels xycd] [--batch 1024] [--steps 60]
+
+(a) stream: `WindowDataset` over the Zarr shards (read in blocks, codec applied on the fly, shard
+    interleaving + bounded shuffle buffer) through a `DataLoader(batch_size=None)`.
+(b) memory: the same windows read and ENCODED BEFOREHAND into tensors (the codec work is not
+    timed, so (b) is an upper bound on what any loader can reach), shuffled with randperm and
+    indexed per batch.
+Both train the same SimpleBaseline (paper size) with the same batch size, optimiser and thread
+count for the same number of steps, after the same warm-up; samples/s = batch * steps / time.
+The target is (a)/(b) >= 0.9.
+
+Memory: a fresh subprocess streams one epoch over N shards (N = 10 and 40 by default), without
+training, and reports its peak RSS (ru_maxrss) and the tracemalloc peak of Python/numpy
+allocations. With a bounded shuffle buffer these should not grow with N.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from lifters.data import WindowDataset, WindowSpec, fit_codec, resolve_shards  # noqa: E402
+from lifters.models import build_model  # noqa: E402
+from lifters.train import masked_mpjpe  # noqa: E402
+from pipeline.cues import CodecConfig  # noqa: E402
+
+
+def make_stream(infos, codec, args, shuffle_buffer):
+    ds = WindowDataset(infos, codec, WindowSpec(1), shuffle=True, flip=0.0, batch_size=args.batch, drop_last=True,
+                       seed=0, shuffle_buffer=shuffle_buffer, open_shards=4)
+    loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=args.num_workers)
+    return ds, loader
+
+
+def endless(ds, loader):
+    epoch = 0
+    while True:
+        ds.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+def in_memory(infos, codec) -> tuple[torch.Tensor, torch.Tensor]:
+    ds = WindowDataset(infos, codec, WindowSpec(1), batch_size=65536)
+    parts = list(ds)
+    return torch.cat([p["inputs"] for p in parts]), torch.cat([p["target"] for p in parts])
+
+
+def memory_batches(x, y, batch):
+    while True:
+        perm = torch.randperm(len(x))
+        for i in range(0, len(x) - batch + 1, batch):
+            idx = perm[i : i + batch]
+            yield {"inputs": x[idx], "target": y[idx]}
+
+
+def train_rate(batches, channels: int, args) -> float:
+    torch.manual_seed(0)
+    model = build_model("simple_baseline", channels)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model.train()
+    t0 = None
+    for step in range(args.warmup + args.steps):
+        if step == args.warmup:
+            t0 = time.perf_counter()
+        b = next(batches)
+        loss = masked_mpjpe(model(b["inputs"]), b["target"])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return args.batch * args.steps / (time.perf_counter() - t0)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM). Unlike ru_maxrss it is not inherited across
+    exec from the parent, which holds the in-memory copy of the data."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
+
+
+def memory_probe(args) -> None:
+    """Child process: stream one epoch over the first N shards; print peak memory as JSON."""
+    import tracemalloc
+
+    infos = resolve_shards(args.cache, subjects=args.subjects)[: args.probe]
+    codec = fit_codec(infos, CodecConfig(channels=args.channels))
+    base = peak_rss_mb()
+    tracemalloc.start()
+    ds, loader = make_stream(infos, codec, args, args.shuffle_buffer)
+    windows = 0
+    for batch in loader:
+        windows += len(batch["inputs"])
+    _, peak = tracemalloc.get_traced_memory()
+    print(json.dumps({"shards": len(infos), "windows": windows, "frames": sum(i.n_frames for i in infos),
+                      "buffer_capacity": ds.buffer_capacity(),
+                      "peak_rss_mb": peak_rss_mb(), "rss_before_stream_mb": base,
+                      "tracemalloc_peak_mb": peak / 2**20}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", required=True, help="cache root with H36M shards (e.g. from `auglift cache build-gt`)")
+    ap.add_argument("--subjects", type=lambda s: s.split(","), default=None)
+    ap.add_argument("--channels", default="xycd")
+    ap.add_argument("--batch", type=int, default=1024)
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--num-workers", type=int, default=0)
+    ap.add_argument("--shuffle-buffer", type=int, default=16384)
+    ap.add_argument("--max-shards", type=int, default=60, help="shards used for the throughput part")
+    ap.add_argument("--memory-shards", default="10,40")
+    ap.add_argument("--memory-buffer", type=int, default=2048,
+                    help="shuffle buffer (windows) for the memory part: below the 10-shard window count, so "
+                         "that both runs fill it and only the number of shards differs")
+    ap.add_argument("--probe", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.probe:
+        return memory_probe(args)
+
+    infos = resolve_shards(args.cache, subjects=args.subjects)[: args.max_shards]
+    codec = fit_codec(infos, CodecConfig(channels=args.channels))
+    print(f"{len(infos)} shards, {sum(i.n_frames for i in infos)} frames, channels {args.channels}, "
+          f"batch {args.batch}, {args.steps} timed steps after {args.warmup}, torch threads "
+          f"{torch.get_num_threads()}, DataLoader workers {args.num_workers}")
+    x, y = in_memory(infos, codec)
+    mem = train_rate(memory_batches(x, y, args.batch), codec.in_channels, args)
+    del x, y
+    ds, loader = make_stream(infos, codec, args, args.shuffle_buffer)
+    stream = train_rate(endless(ds, loader), codec.in_channels, args)
+    print(f"(a) streaming from Zarr: {stream:8.0f} samples/s")
+    print(f"(b) in-memory tensors:   {mem:8.0f} samples/s  (codec precomputed, not timed)")
+    print(f"ratio (a)/(b) = {stream / mem:.3f}  (target >= 0.9)")
+
+    print(f"peak memory while streaming one epoch (shuffle buffer {args.memory_buffer} windows):")
+    for n in [int(v) for v in args.memory_shards.split(",")]:
+        cmd = [sys.executable, __file__, "--cache", args.cache, "--channels", args.channels, "--batch",
+               str(args.batch), "--num-workers", "0", "--shuffle-buffer", str(args.memory_buffer), "--probe", str(n)]
+        if args.subjects:
+            cmd += ["--subjects", ",".join(args.subjects)]
+        r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        print(f"  {r['shards']:3d} shards ({r['frames']:6d} frames, {r['windows']:6d} windows): peak RSS "
+              f"{r['peak_rss_mb']:7.1f} MiB (before streaming {r['rss_before_stream_mb']:.1f}), "
+              f"tracemalloc peak {r['tracemalloc_peak_mb']:6.1f} MiB, buffer capacity {r['buffer_capacity']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""The two storage backends behind one small interface: Zarr v3 groups and HDF5 files.
+
+Both keep the attribute dict as JSON under the name "auglift" (a Zarr group attribute holding the
+dict; an HDF5 root attribute holding the JSON string, which sidesteps HDF5's attribute types).
+zarr and h5py are imported here, lazily, so that importing `cache` stays cheap.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .schema import ATTR_KEY
+
+# HDF5 gzip is readable by every HDF5 tool (lzf would need h5py); shuffle helps float columns.
+H5_COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+
+
+class ZarrWriter:
+    suffix = ".zarr"
+
+    def __init__(self, path: Path):
+        import zarr
+
+        self._group = zarr.open_group(store=str(path), mode="w-", zarr_format=3)
+        self._arrays: dict[str, Any] = {}
+
+    def create(self, name: str, dtype: np.dtype, tail: tuple, chunk_frames: int) -> None:
+        # zarr's default codec chain (zstd) compresses keypoint tracks well.
+        self._arrays[name] = self._group.create_array(
+            name, shape=(0, *tail), chunks=(chunk_frames, *tail), dtype=dtype)
+
+    def append(self, name: str, data: np.ndarray) -> None:
+        self._arrays[name].append(data, axis=0)
+
+    def set_attrs(self, attrs: dict) -> None:
+        self._group.attrs[ATTR_KEY] = attrs
+
+    def close(self) -> None:
+        self._arrays.clear()
+
+
+class H5Writer:
+    suffix = ".h5"
+
+    def __init__(self, path: Path):
+        import h5py
+
+        self._file = h5py.File(path, "w-")
+        self._arrays: dict[str, Any] = {}
+
+    def create(self, name: str, dtype: np.dtype, tail: tuple, chunk_frames: int) -> None:
+        self._arrays[name] = self._file.create_dataset(
+            name, shape=(0, *tail), maxshape=(None, *tail), chunks=(chunk_frames, *tail),
+            dtype=dtype, **H5_COMPRESSION)
+
+    def append(self, name: str, data: np.ndarray) -> None:
+        ds = self._arrays[name]
+        n = ds.shape[0]
+        ds.resize(n + len(data), axis=0)
+        ds[n:] = data
+
+    def set_attrs(self, attrs: dict) -> None:
+        self._file.attrs[ATTR_KEY] = json.dumps(attrs, allow_nan=False)
+
+    def close(self) -> None:
+        self._arrays.clear()
+        if self._file.id.valid:
+            self._file.close()
+
+
+class ZarrReader:
+    """Lazy access to a Zarr shard: slicing reads only the chunks it touches."""
+
+    def __init__(self, path: Path):
+        import zarr
+
+        self._group = zarr.open_group(store=str(path), mode="r", use_consolidated=False)
+        self._arrays: dict[str, Any] = {}
+
+    def attrs(self) -> Any:
+        return self._group.attrs.asdict().get(ATTR_KEY)
+
+    def names(self) -> list[str]:
+        return sorted(self._group.array_keys())
+
+    def _get(self, name: str):
+        if name not in self._arrays:
+            self._arrays[name] = self._group[name]
+        return self._arrays[name]
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return tuple(self._get(name).shape)
+
+    def dtype(self, name: str) -> np.dtype:
+        return np.dtype(self._get(name).dtype)
+
+    def read(self, name: str, start: int, stop: int) -> np.ndarray:
+        return np.asarray(self._get(name)[start:stop])
+
+    def close(self) -> None:
+        self._arrays.clear()
+
+
+class H5Reader:
+    """Lazy access to an HDF5 shard: dataset slicing reads only the chunks it touches."""
+
+    def __init__(self, path: Path):
+        import h5py
+
+        self._file = h5py.File(path, "r")
+
+    def attrs(self) -> Any:
+        raw = self._file.attrs.get(ATTR_KEY)
+        if raw is None:
+            return None
+        if isinstance(raw, bytes):
+            raw = raw.decode("utf-8")
+        return json.loads(raw)
+
+    def names(self) -> list[str]:
+        import h5py
+
+        return sorted(k for k, v in self._file.items() if isinstance(v, h5py.Dataset))
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return tuple(self._file[name].shape)
+
+    def dtype(self, name: str) -> np.dtype:
+        return np.dtype(self._file[name].dtype)
+
+    def read(self, name: str, start: int, stop: int) -> np.ndarray:
+        return self._file[name][start:stop]
+
+    def close(self) -> None:
+        if self._file.id.valid:
+            self._file.close()
+
+
+WRITERS = {"zarr": ZarrWriter, "hdf5": H5Writer}
+READERS = {"zarr": ZarrReader, "hdf5": H5Reader}

@@ -1,0 +1,203 @@
+"""Reading shards lazily: slices, batches and edge-padded windows, never the whole sequence."""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from .backends import READERS
+from .keys import backend_of
+from .schema import FORMAT_VERSION, REQUIRED_ARRAYS
+
+
+class ShardError(ValueError):
+    """A path that is not a readable, complete auglift shard. The message names the path."""
+
+
+def open_raw(path: Path):
+    """Backend reader for `path`, with backend failures turned into a ShardError naming the file."""
+    backend = backend_of(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such shard")
+    try:
+        return READERS[backend](path)
+    except Exception as e:
+        what = "truncated or corrupt HDF5 file" if backend == "hdf5" else "not a readable Zarr group"
+        raise ShardError(f"{path}: {what} ({type(e).__name__}: {e})") from e
+
+
+def load_attrs(path: Path, reader) -> dict:
+    try:
+        attrs = reader.attrs()
+    except Exception as e:
+        raise ShardError(f"{path}: unreadable 'auglift' attributes ({type(e).__name__}: {e})") from e
+    if not isinstance(attrs, dict):
+        raise ShardError(f"{path}: no 'auglift' attributes; not an auglift shard")
+    return attrs
+
+
+class Shard:
+    """One committed shard. Arrays are read on demand; use as a context manager or call close().
+
+    A Shard can be pickled (e.g. into DataLoader or Dask workers): the copy reopens the file in
+    the process that uses it.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        try:
+            self.backend = backend_of(self.path)
+        except ValueError as e:
+            raise ShardError(str(e)) from None
+        self._reader = None
+        self._pid = None
+        try:
+            self.attrs: dict[str, Any] = self._check(self._handle())
+        except BaseException:
+            self.close()
+            raise
+        self.n_frames: int = self.attrs["n_frames"]
+
+    def _check(self, reader) -> dict:
+        attrs = load_attrs(self.path, reader)
+        if attrs.get("format_version") != FORMAT_VERSION:
+            raise ShardError(f"{self.path}: format_version {attrs.get('format_version')!r} is not "
+                             f"supported (this auglift reads version {FORMAT_VERSION})")
+        if attrs.get("complete") is not True:
+            raise ShardError(f"{self.path}: incomplete shard (attribute 'complete' is not true)")
+        recorded = attrs.get("arrays")
+        if not isinstance(recorded, dict) or not isinstance(attrs.get("n_frames"), int):
+            raise ShardError(f"{self.path}: corrupt attributes (no 'arrays' table or 'n_frames')")
+        on_disk = set(reader.names())
+        for name, info in recorded.items():
+            if name not in on_disk:
+                raise ShardError(f"{self.path}: array '{name}' listed in attributes is missing")
+            if list(reader.shape(name)) != list(info.get("shape", [])):
+                raise ShardError(f"{self.path}: array '{name}' has shape {reader.shape(name)} but the "
+                                 f"attributes record {info.get('shape')} (truncated or modified)")
+        missing = [n for n in REQUIRED_ARRAYS if n not in recorded]
+        if missing:
+            raise ShardError(f"{self.path}: required arrays {missing} are missing")
+        return attrs
+
+    # -- handle management -----------------------------------------------------------------
+    def _handle(self):
+        if self._reader is None or self._pid != os.getpid():
+            self._reader = open_raw(self.path)
+            self._pid = os.getpid()
+        return self._reader
+
+    def close(self) -> None:
+        if self._reader is not None and self._pid == os.getpid():
+            self._reader.close()
+        self._reader = None
+
+    def __enter__(self) -> "Shard":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_reader"] = None
+        state["_pid"] = None
+        return state
+
+    def __len__(self) -> int:
+        return self.n_frames
+
+    def __repr__(self) -> str:
+        return f"Shard({str(self.path)!r}, key={self.key!r}, n_frames={self.n_frames})"
+
+    # -- metadata ----------------------------------------------------------------------------
+    @property
+    def key(self) -> str:
+        return self.attrs["key"]
+
+    @property
+    def array_names(self) -> list[str]:
+        return list(self.attrs["arrays"])
+
+    @property
+    def n_keypoints(self) -> int:
+        return int(self.attrs["arrays"]["keypoints_2d"]["shape"][1])
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return tuple(self._info(name)["shape"])
+
+    def dtype(self, name: str) -> np.dtype:
+        return np.dtype(self._info(name)["dtype"])
+
+    def _info(self, name: str) -> dict:
+        try:
+            return self.attrs["arrays"][name]
+        except KeyError:
+            raise KeyError(f"{self.path}: no array '{name}' (has {self.array_names})") from None
+
+    # -- data ------------------------------------------------------------------------------
+    def read(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Rows [start, stop) of one array (Python slice semantics, negatives allowed)."""
+        self._info(name)
+        start, stop, _ = slice(start, stop).indices(self.n_frames)
+        stop = max(start, stop)
+        try:
+            return self._handle().read(name, start, stop)
+        except Exception as e:
+            raise ShardError(f"{self.path}: reading '{name}' rows {start}:{stop} failed "
+                             f"({type(e).__name__}: {e})") from e
+
+    def read_all(self, names: Sequence[str] | None = None, start: int = 0,
+                 stop: int | None = None) -> dict[str, np.ndarray]:
+        return {n: self.read(n, start, stop) for n in (names or self.array_names)}
+
+    def iter_batches(self, batch_size: int,
+                     names: Sequence[str] | None = None) -> Iterator[dict[str, np.ndarray]]:
+        """Consecutive batches of up to `batch_size` rows; only one batch is in memory at a time."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        names = list(names or self.array_names)
+        for n in names:
+            self._info(n)
+        for start in range(0, self.n_frames, batch_size):
+            yield self.read_all(names, start, start + batch_size)
+
+    def window(self, start: int, length: int, names: Sequence[str] | None = None,
+               pad: str | None = "edge") -> dict[str, np.ndarray]:
+        """Rows start .. start+length-1; rows outside the sequence repeat the first/last frame.
+
+        `start` may be negative and the window may run past the end (pad="edge"); with
+        pad=None such a window raises IndexError. Only the rows inside the sequence are read.
+        """
+        if length < 1:
+            raise ValueError(f"window length must be >= 1, got {length}")
+        if pad not in ("edge", None):
+            raise ValueError(f"pad must be 'edge' or None, got {pad!r}")
+        t = self.n_frames
+        if pad is None and (start < 0 or start + length > t):
+            raise IndexError(f"{self.path}: window [{start}, {start + length}) is outside 0..{t}")
+        lo = min(max(start, 0), t - 1)
+        hi = min(max(start + length - 1, 0), t - 1)
+        idx = np.clip(np.arange(start, start + length), 0, t - 1) - lo
+        out = {}
+        for name in names or self.array_names:
+            rows = self.read(name, lo, hi + 1)
+            out[name] = rows if (start >= 0 and start + length <= t) else rows[idx]
+        return out
+
+    def copy_attrs(self) -> dict:
+        """A deep copy of the attributes, safe to modify (e.g. to write a derived shard)."""
+        return copy.deepcopy(self.attrs)
+
+
+def open_shard(path: str | os.PathLike) -> Shard:
+    """Open a committed shard (backend from the suffix).
+
+    Raises FileNotFoundError if absent and ShardError (naming the path) if it is not an auglift
+    shard, is incomplete, or its arrays do not match the recorded shapes. Checksums are not
+    recomputed here; that is `verify_shard`'s job.
+    """
+    return Shard(path)

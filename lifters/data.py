@@ -1,0 +1,432 @@
+"""Streaming windows of cached cues for the lifters, never holding a dataset in memory.
+
+A `WindowDataset` walks a list of shards and yields, per window of frames,
+
+    inputs (L, K, C) float32   the cue codec's encoding of L frames (L = the receptive field)
+    target (T_out, K, 3)       root-relative ground-truth 3D in metres (joints_3d_cam mm / 1000,
+                               pelvis subtracted); T_out = 1 for "center" models, L for "all"
+    shard, rows, frame_index, valid   where the target frames come from (for evaluation)
+
+Protocols (the papers'): training takes windows every `stride` frames; testing makes every
+frame the centre of one window ("center" models) or cuts each sequence into L-frame chunks, the
+last one shifted back to end at the last frame ("all", MotionBERT-style seq2seq). Frames
+outside a sequence repeat its first/last frame (edge padding); in "all" chunks of a sequence
+shorter than L the padded targets carry valid=False.
+
+Shards are read in blocks of `chunk_frames` rows (only the arrays the codec needs), encoded
+once per block, and cut into windows by index. For shuffling, the shard order is permuted per
+epoch from the seed, `open_shards` shards are interleaved at random, and windows pass through a
+bounded shuffle buffer (at most `shuffle_buffer` windows and `max_buffer_mb` MiB). Shards are
+split across DataLoader workers and distributed ranks: after the epoch's permutation, split
+`rank * num_workers + worker` takes every (world_size * num_workers)-th shard.
+"""
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from cache import list_shards, open_shard
+from cache.store import is_shard_path
+from pipeline.cues import CodecConfig, CueCodec, ordinal_depth
+from pipeline.skeleton import flip_pairs
+
+PREDICTS = ("center", "all")
+
+
+# ------------------------------------------------------------------------------ shard lists
+@dataclass(frozen=True)
+class ShardInfo:
+    """What the dataset needs to know about a shard without reading its arrays."""
+
+    path: str
+    key: str
+    dataset: str
+    subject: str
+    action: str
+    camera: str
+    n_frames: int
+    image_size: tuple[int, int]
+    num_keypoints: int
+    arrays: tuple[str, ...]
+    config_hash: str
+    depth_kind: str
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> "ShardInfo":
+        with open_shard(path) as s:
+            a = s.attrs
+            return cls(str(s.path), s.key, str(a["dataset"]), str(a["subject"]), str(a["action"]),
+                       str(a["camera"]), s.n_frames, tuple(int(v) for v in a["image_size"]),
+                       s.n_keypoints, tuple(s.array_names), str(a.get("config_hash", "")),
+                       str((a.get("depth_backend") or {}).get("kind", "")))
+
+
+def resolve_shards(specs: str | os.PathLike | Sequence[str | os.PathLike], subjects: Sequence[str] | None = None,
+                   datasets: Sequence[str] | None = None, pattern: str | None = None) -> list[ShardInfo]:
+    """Shards named by cache roots, shard paths or globs, filtered by subject / dataset / key glob.
+
+    Raises FileNotFoundError naming the spec when a spec matches nothing, and ValueError when the
+    filters leave no shard.
+    """
+    if isinstance(specs, (str, os.PathLike)):
+        specs = [specs]
+    paths: list[Path] = []
+    for spec in specs:
+        spec = str(spec)
+        if any(ch in spec for ch in "*?["):
+            found = [Path(p) for p in sorted(glob.glob(spec, recursive=True)) if is_shard_path(Path(p))]
+            if pattern is not None:
+                found = [p for p in found if _key_matches(p, pattern)]
+        else:
+            if not Path(spec).exists():
+                raise FileNotFoundError(f"{spec}: no such cache root or shard")
+            found = list_shards(spec, pattern)
+        if not found:
+            raise FileNotFoundError(f"{spec}: no shards found" + (f" matching {pattern!r}" if pattern else ""))
+        paths += found
+    infos = [ShardInfo.read(p) for p in dict.fromkeys(p.resolve() for p in paths)]
+    if subjects is not None:
+        infos = [i for i in infos if i.subject in set(subjects)]
+    if datasets is not None:
+        infos = [i for i in infos if i.dataset in set(datasets)]
+    if not infos:
+        raise ValueError(f"no shard in {list(map(str, specs))} matches subjects={subjects} datasets={datasets}")
+    return sorted(infos, key=lambda i: (i.key, i.path))
+
+
+def _key_matches(path: Path, pattern: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatchcase(ShardInfo.read(path).key, pattern)
+
+
+def fit_codec(shards: Sequence[ShardInfo], config: CodecConfig, chunk_frames: int = 8192) -> CueCodec:
+    """The cue codec with its training-set statistics (mean box), streamed over `shards`."""
+    codec = CueCodec(config)
+    if not config.box_rescale:
+        return codec
+
+    def batches():
+        for info in shards:
+            with open_shard(info.path) as s:
+                for b in s.iter_batches(chunk_frames, ["keypoints_2d"]):
+                    yield b["keypoints_2d"], np.asarray(info.image_size)
+
+    return codec.fit(batches())
+
+
+# ------------------------------------------------------------------------------ windows
+@dataclass(frozen=True)
+class WindowSpec:
+    length: int = 1            # input frames per window (the model's receptive field)
+    predicts: str = "center"   # "center": target = centre frame; "all": target = every frame
+    stride: int = 1            # between window anchors (centres or starts)
+    cover_all: bool = False    # "all" only: add a last window ending at the last frame
+
+    def __post_init__(self):
+        if self.length < 1 or self.stride < 1:
+            raise ValueError(f"window length and stride must be >= 1, got {self.length}, {self.stride}")
+        if self.predicts not in PREDICTS:
+            raise ValueError(f"predicts must be one of {PREDICTS}, got {self.predicts!r}")
+
+    @classmethod
+    def for_model(cls, model, train: bool, stride: int = 1) -> "WindowSpec":
+        """Training: windows every `stride` frames. Testing: every frame as a target once."""
+        length, predicts = int(model.receptive_field), str(model.predicts)
+        if train:
+            return cls(length, predicts, stride)
+        return cls(length, predicts, length if predicts == "all" else 1, cover_all=True)
+
+    @property
+    def out_length(self) -> int:
+        return 1 if self.predicts == "center" else self.length
+
+    def anchors(self, n: int) -> np.ndarray:
+        """Window centres ("center") or first frames ("all") of a sequence of n frames."""
+        if self.predicts == "center":
+            return np.arange(0, n, self.stride)
+        a = np.arange(0, max(n - self.length, 0) + 1, self.stride)
+        if self.cover_all and a[-1] + self.length < n:
+            a = np.append(a, n - self.length)
+        return a
+
+    def rows(self, anchors: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(input rows (W, L), target rows (W, T_out), target valid (W, T_out)), rows clipped to 0..n-1."""
+        anchors = np.asarray(anchors, np.int64)[:, None]
+        if self.predicts == "center":
+            raw = anchors - self.length // 2 + np.arange(self.length)
+            return np.clip(raw, 0, n - 1), anchors, np.ones(anchors.shape, bool)
+        raw = anchors + np.arange(self.length)
+        rows = np.clip(raw, 0, n - 1)
+        return rows, rows, raw < n
+
+
+# ------------------------------------------------------------------------------ encoding
+def flip_frames(arrays: dict[str, np.ndarray], image_width: int) -> dict[str, np.ndarray]:
+    """Mirror frames left-right: x -> W - 1 - x in pixels, 3D x -> -x, left/right joints swapped."""
+    perm = flip_pairs()
+    out = {}
+    for name, a in arrays.items():
+        if name == "keypoints_2d":
+            a = a[:, perm].copy()
+            a[..., 0] = (image_width - 1) - a[..., 0]
+        elif name == "joints_3d_cam":
+            a = a[:, perm].copy()
+            a[..., 0] = -a[..., 0]
+        elif a.ndim >= 2 and a.shape[1] == len(perm):
+            a = a[:, perm]
+        out[name] = a
+    return out
+
+
+def root_relative_metres(joints_mm: np.ndarray, root: int = 0) -> np.ndarray:
+    j = np.asarray(joints_mm, np.float32)
+    return (j - j[..., root : root + 1, :]) / np.float32(1000.0)
+
+
+def needed_arrays(codec: CueCodec, with_target: bool, available: Sequence[str]) -> list[str]:
+    """Arrays to read from a shard holding `available` (ordinal: cached if there, else from GT)."""
+    names = ["keypoints_2d"]
+    ch = codec.config.channels
+    if "c" in ch:
+        names.append("confidence")
+    if "d" in ch:
+        names.append("depth")
+    if "o" in ch:
+        names.append(ordinal_name(codec) if ordinal_name(codec) in available else "joints_3d_cam")
+    if with_target:
+        names.append("joints_3d_cam")
+    return list(dict.fromkeys(names))
+
+
+def ordinal_name(codec: CueCodec) -> str:
+    return f"ordinal_{codec.config.ordinal_bin:g}mm"
+
+
+def encode_frames(codec: CueCodec, arrays: dict[str, np.ndarray], image_size) -> np.ndarray:
+    """Encode a block of frames `(n, K, ...)` (already flipped if wanted) -> `(n, K, C)`."""
+    ordinal = None
+    if "o" in codec.config.channels:
+        ordinal = arrays.get("ordinal")
+        if ordinal is None:  # ORACLE: from ground truth, exactly as the cached ordinal arrays
+            ordinal = ordinal_depth(arrays["joints_3d_cam"], codec.config.ordinal_bin, codec.config.root)
+    return codec.encode(arrays["keypoints_2d"], np.asarray(image_size), confidence=arrays.get("confidence"),
+                        depth=arrays.get("depth"), ordinal=ordinal)
+
+
+def _shard_blocks(info: ShardInfo, index: int, spec: WindowSpec, codec: CueCodec, names: list[str],
+                  with_target: bool, flip: float, rng: np.random.Generator,
+                  chunk_frames: int) -> Iterator[dict[str, np.ndarray]]:
+    """Windows of one shard in blocks (dicts of arrays with a leading window axis)."""
+    n = info.n_frames
+    anchors = spec.anchors(n)
+    per_block = max(1, -(-chunk_frames // spec.stride))
+    root = codec.config.root
+    with open_shard(info.path) as shard:
+        for b in range(0, len(anchors), per_block):
+            rows_in, rows_out, valid = spec.rows(anchors[b : b + per_block], n)
+            lo, hi = int(rows_in.min()), int(rows_in.max()) + 1
+            raw = {name: shard.read(name, lo, hi) for name in names}
+            if ordinal_name(codec) in raw:
+                raw["ordinal"] = raw.pop(ordinal_name(codec))
+            frame_index = shard.read("frame_index", lo, hi)
+            flips = rng.random(len(rows_in)) < flip if flip > 0 else np.zeros(len(rows_in), bool)
+            block = {"shard": np.full(len(rows_in), index, np.int64), "rows": rows_out,
+                     "frame_index": frame_index[rows_out - lo], "valid": valid, "flipped": flips}
+            for sel, frames in ((~flips, raw), (flips, None)):
+                if not sel.any():
+                    continue
+                frames = frames if frames is not None else flip_frames(raw, info.image_size[0])
+                enc = encode_frames(codec, frames, info.image_size)
+                if "inputs" not in block:
+                    block["inputs"] = np.empty((len(rows_in), rows_in.shape[1], *enc.shape[1:]), np.float32)
+                block["inputs"][sel] = enc[rows_in[sel] - lo]
+                if with_target:
+                    tgt = root_relative_metres(frames["joints_3d_cam"], root)
+                    if "target" not in block:
+                        block["target"] = np.empty((len(rows_in), rows_out.shape[1], *tgt.shape[1:]), np.float32)
+                    block["target"][sel] = tgt[rows_out[sel] - lo]
+            yield block
+
+
+# ------------------------------------------------------------------------------ shuffling
+class ShuffleBuffer:
+    """Bounded shuffle buffer over blocks of windows; every window comes out exactly once.
+
+    Until full it only fills; then each incoming window evicts a random resident window, which
+    is emitted. `drain()` empties it in random order at the end of the epoch.
+    """
+
+    def __init__(self, capacity: int, rng: np.random.Generator):
+        if capacity < 1:
+            raise ValueError(f"shuffle buffer capacity must be >= 1, got {capacity}")
+        self.capacity, self.rng, self.size = int(capacity), rng, 0
+        self.store: dict[str, np.ndarray] | None = None
+
+    def push(self, block: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+        m = len(next(iter(block.values())))
+        if self.store is None:
+            self.store = {k: np.empty((self.capacity, *v.shape[1:]), v.dtype) for k, v in block.items()}
+        out, pos = [], min(self.capacity - self.size, m)
+        for k, v in block.items():
+            self.store[k][self.size : self.size + pos] = v[:pos]
+        self.size += pos
+        while pos < m:
+            r = min(m - pos, self.capacity)
+            slots = self.rng.choice(self.capacity, r, replace=False)
+            out.append({k: s[slots] for k, s in self.store.items()})
+            for k, s in self.store.items():
+                s[slots] = block[k][pos : pos + r]
+            pos += r
+        return out
+
+    def drain(self) -> list[dict[str, np.ndarray]]:
+        if not self.size:
+            return []
+        order = self.rng.permutation(self.size)
+        out = {k: s[order] for k, s in self.store.items()}
+        self.size = 0
+        return [out]
+
+
+def _batches(parts: Iterator[dict[str, np.ndarray]], batch_size: int, drop_last: bool):
+    """Re-cut a stream of blocks into batches of exactly `batch_size` (the last may be short)."""
+    pending: list[dict[str, np.ndarray]] = []
+    count = 0
+    for part in parts:
+        pending.append(part)
+        count += len(part["inputs"])
+        while count >= batch_size:
+            merged = pending[0] if len(pending) == 1 else {k: np.concatenate([p[k] for p in pending]) for k in part}
+            yield {k: v[:batch_size] for k, v in merged.items()}
+            rest = {k: v[batch_size:] for k, v in merged.items()}
+            count -= batch_size
+            pending = [rest] if count else []
+    if count and not drop_last:
+        yield pending[0] if len(pending) == 1 else {k: np.concatenate([p[k] for p in pending]) for k in pending[0]}
+
+
+def _to_torch(batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in batch.items()}
+
+
+# ------------------------------------------------------------------------------ the dataset
+class WindowDataset(IterableDataset):
+    """Windows of cached cues (see the module docstring). `flip` is the probability of mirroring a
+    window (0.5 for training augmentation, 1.0 to mirror all for test-time flipping).
+
+    Use with `DataLoader(ds, batch_size=None)`
+    when `batch_size` is set here (batches are cut from the shuffle buffer, which is much cheaper
+    than collating single windows), or with a normal batch size when it is None.
+    """
+
+    def __init__(self, shards: Sequence[ShardInfo], codec: CueCodec, window: WindowSpec, *,
+                 shuffle: bool = False, flip: float = 0.0, with_target: bool = True,
+                 batch_size: int | None = None, drop_last: bool = False, seed: int = 0,
+                 shuffle_buffer: int = 65536, max_buffer_mb: float = 256.0, open_shards: int = 4,
+                 chunk_frames: int = 1024, rank: int = 0, world_size: int = 1):
+        super().__init__()
+        if not shards:
+            raise ValueError("WindowDataset needs at least one shard")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is outside 0..{world_size - 1}")
+        if codec.config.box_rescale and codec.mean_box is None:
+            raise ValueError("the cue codec is not fitted (mean box unknown): call fit_codec() first")
+        self.shards = list(shards)
+        self.codec, self.window = codec, window
+        if not 0.0 <= float(flip) <= 1.0:
+            raise ValueError(f"flip is a probability in [0, 1], got {flip}")
+        self.shuffle, self.flip, self.with_target = shuffle, float(flip), with_target
+        self.batch_size, self.drop_last, self.seed = batch_size, drop_last, int(seed)
+        self.shuffle_buffer, self.max_buffer_mb = int(shuffle_buffer), float(max_buffer_mb)
+        self.open_shards, self.chunk_frames = max(1, int(open_shards)), int(chunk_frames)
+        self.rank, self.world_size = int(rank), int(world_size)
+        self.epoch = 0
+        k = {i.num_keypoints for i in self.shards}
+        if len(k) != 1:
+            raise ValueError(f"shards mix keypoint counts {sorted(k)}; a lifter needs one skeleton")
+        for info in self.shards:
+            missing = [n for n in needed_arrays(codec, with_target, info.arrays) if n not in info.arrays]
+            if missing:
+                why = "the ground-truth target" if with_target and "joints_3d_cam" in missing else "the codec"
+                raise ValueError(f"{info.path}: shard lacks array(s) {missing} needed for {why} "
+                                 f"(channels {codec.config.channels!r})")
+
+    def set_epoch(self, epoch: int) -> None:
+        """Reshuffle for `epoch` (call before iterating; DataLoader workers pick it up)."""
+        self.epoch = int(epoch)
+
+    def num_windows(self) -> int:
+        return sum(len(self.window.anchors(i.n_frames)) for i in self.shards)
+
+    def window_bytes(self) -> int:
+        k, c, w = self.shards[0].num_keypoints, self.codec.in_channels, self.window
+        return 4 * (w.length * k * c + (w.out_length * k * 3 if self.with_target else 0)) + 18 * w.out_length + 9
+
+    def buffer_capacity(self) -> int:
+        return max(1, min(self.shuffle_buffer, int(self.max_buffer_mb * 2**20) // self.window_bytes()))
+
+    def split_order(self, worker_id: int = 0, num_workers: int = 1) -> list[int]:
+        """Indices (into `self.shards`) this rank/worker reads this epoch, in reading order."""
+        order = np.arange(len(self.shards))
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.shards))
+        split, n_splits = self.rank * num_workers + worker_id, self.world_size * num_workers
+        return [int(i) for i in order[split::n_splits]]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        info = get_worker_info()
+        worker_id, num_workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        mine = self.split_order(worker_id, num_workers)
+        split = self.rank * num_workers + worker_id
+        rng = np.random.default_rng([self.seed, self.epoch, split, 7919])
+        parts = self._shuffled(mine, rng) if self.shuffle else self._ordered(mine, rng)
+        if self.batch_size is None:
+            for part in parts:
+                for i in range(len(part["inputs"])):
+                    yield {k: (int(v[i]) if k == "shard" else torch.as_tensor(np.array(v[i])))
+                           for k, v in part.items()}
+        else:
+            for batch in _batches(parts, self.batch_size, self.drop_last):
+                yield _to_torch(batch)
+
+    def _blocks(self, index: int, rng) -> Iterator[dict[str, np.ndarray]]:
+        info = self.shards[index]
+        names = needed_arrays(self.codec, self.with_target, info.arrays)
+        return _shard_blocks(info, index, self.window, self.codec, names, self.with_target,
+                             self.flip, rng, self.chunk_frames)
+
+    def _ordered(self, mine: list[int], rng) -> Iterator[dict[str, np.ndarray]]:
+        for index in mine:
+            yield from self._blocks(index, rng)
+
+    def _shuffled(self, mine: list[int], rng) -> Iterator[dict[str, np.ndarray]]:
+        pending = iter(mine)
+        active = [self._blocks(i, rng) for i in _take(pending, self.open_shards)]
+        buffer = ShuffleBuffer(self.buffer_capacity(), rng)
+        while active:
+            j = int(rng.integers(len(active)))
+            block = next(active[j], None)
+            if block is None:
+                active[j:j + 1] = [self._blocks(i, rng) for i in _take(pending, 1)]
+                continue
+            order = rng.permutation(len(block["inputs"]))
+            yield from buffer.push({k: v[order] for k, v in block.items()})
+        yield from buffer.drain()
+
+
+def _take(it: Iterator[int], n: int) -> list[int]:
+    out = []
+    for _ in range(n):
+        nxt = next(it, None)
+        if nxt is None:
+            break
+        out.append(nxt)
+    return out

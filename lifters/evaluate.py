@@ -1,0 +1,251 @@
+"""Evaluate lifter checkpoints on cached test shards; write JSON and a paper-style table.
+
+Every frame of every test shard is predicted once (the test protocol of `WindowSpec.for_model`:
+each frame the centre of one window, or seq2seq chunks; a frame predicted by two overlapping
+chunks gets their mean). Predictions and targets are root-relative, in millimetres; the
+prediction's root is re-zeroed (Protocol 1 as in VideoPose3D). Metrics come from
+`lifters.metrics`: MPJPE, P-MPJPE, N-MPJPE, PCK@150 mm, AUC (0-150 mm), over all frames, per
+joint and per action (H36M's sub-action numbers merged, e.g. "Walking 1" -> "Walking").
+
+Predictions are kept per frame (K x 3 floats) because P-MPJPE and the per-action split need
+them; the cues themselves are streamed.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from pipeline.skeleton import H36M17_JOINTS, flip_pairs
+
+from .checkpoint import build_from_checkpoint, describe, load_checkpoint
+from .data import ShardInfo, WindowDataset, WindowSpec, resolve_shards
+from .metrics import evaluate_all
+
+
+class DepthKindMismatch(ValueError):
+    """The test shards' depth is not the kind the model was trained on (e.g. metric vs relative)."""
+
+
+def action_group(action: str) -> str:
+    """'Walking 1' / 'Walking_1' / 'WalkDog' -> 'Walking' / 'Walking' / 'WalkDog'."""
+    return re.sub(r"[\s_-]*\d+$", "", action.strip()) or action
+
+
+@dataclass
+class Predictions:
+    shards: list[ShardInfo]
+    pred: list[np.ndarray]   # per shard (n, K, 3) mm, root-relative
+    gt: list[np.ndarray]     # per shard (n, K, 3) mm, root-relative
+
+    def stacked(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(pred (N, K, 3), gt (N, K, 3), action label per frame (N,))."""
+        groups = np.concatenate([np.full(len(p), action_group(i.action), object)
+                                 for i, p in zip(self.shards, self.pred)])
+        return np.concatenate(self.pred), np.concatenate(self.gt), groups
+
+
+@torch.no_grad()
+def predict(model, codec, shards: Sequence[ShardInfo], batch_size: int = 4096, device: str = "cpu",
+            flip_test: bool = False, progress: bool = False) -> Predictions:
+    """Root-relative predictions and targets (mm) for every frame of `shards`."""
+    model = model.to(device).eval()
+    window = WindowSpec.for_model(model, train=False)
+    root = codec.config.root
+    total = [np.zeros((i.n_frames, i.num_keypoints, 3)) for i in shards]
+    count = [np.zeros(i.n_frames) for i in shards]
+    gt: list[np.ndarray | None] = [None] * len(shards)
+    perm = flip_pairs()
+    passes = [0.0, 1.0] if flip_test else [0.0]
+    for p in passes:
+        ds = WindowDataset(shards, codec, window, flip=p, batch_size=batch_size)
+        it = ds
+        if progress:
+            from tqdm import tqdm
+
+            it = tqdm(ds, total=-(-ds.num_windows() // batch_size), desc="predict" + (" (flipped)" if p else ""),
+                      leave=False)
+        for batch in it:
+            out = model(batch["inputs"].to(device)).float().cpu().numpy() * 1000.0
+            if p:  # mirror back: x -> -x and left/right swapped
+                out = out[..., perm, :]
+                out[..., 0] = -out[..., 0]
+            out = out - out[..., root : root + 1, :]
+            tgt = batch["target"].numpy() * 1000.0
+            if p:
+                tgt = tgt[..., perm, :]
+                tgt[..., 0] = -tgt[..., 0]
+            shard, rows, valid = batch["shard"].numpy(), batch["rows"].numpy(), batch["valid"].numpy()
+            for s in np.unique(shard):
+                sel = shard == s
+                r, v = rows[sel][valid[sel]], valid[sel]
+                np.add.at(total[s], r, out[sel][v])
+                np.add.at(count[s], r, 1.0)
+                if gt[s] is None:
+                    gt[s] = np.full((shards[s].n_frames, shards[s].num_keypoints, 3), np.nan, np.float32)
+                gt[s][r] = tgt[sel][v]
+    for s, c in enumerate(count):
+        if (c == 0).any():
+            raise RuntimeError(f"{shards[s].path}: {int((c == 0).sum())} frames were never predicted")
+    return Predictions(list(shards), [(t / c[:, None, None]).astype(np.float32) for t, c in zip(total, count)],
+                       [g for g in gt])
+
+
+def check_depth_kinds(ckpt: dict, shards: Sequence[ShardInfo], allow: bool, where: str = "") -> None:
+    """Refuse test shards whose depth kind the model never saw, when its input uses depth."""
+    if "d" not in ckpt["codec"]["config"]["channels"] or allow:
+        return
+    trained = set(ckpt["train_shards"]["depth_kinds"])
+    bad = [i for i in shards if i.depth_kind not in trained]
+    if bad:
+        kinds = sorted({i.depth_kind for i in bad})
+        raise DepthKindMismatch(
+            f"{where}checkpoint was trained on depth kind(s) {sorted(trained)} but {len(bad)} test shard(s) "
+            f"have {kinds} (e.g. {bad[0].path}); the depth channel would mean something else. "
+            f"Pass --allow-depth-kind-mismatch to evaluate anyway.")
+
+
+def parse_joints(spec: str | Sequence | None, num_joints: int = 17) -> list[int] | None:
+    """'all' / None -> None; '0,1,2' or 'pelvis,r_hip' -> indices."""
+    if spec is None or spec == "all":
+        return None
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    out = []
+    for item in items:
+        item = str(item).strip()
+        if item.isdigit():
+            out.append(int(item))
+        elif item in H36M17_JOINTS:
+            out.append(H36M17_JOINTS.index(item))
+        else:
+            raise ValueError(f"unknown joint {item!r}: give indices 0..{num_joints - 1} or names {H36M17_JOINTS}")
+    if not out or max(out) >= num_joints:
+        raise ValueError(f"joint subset {spec!r} is empty or outside 0..{num_joints - 1}")
+    return sorted(set(out))
+
+
+def score(preds: Predictions, joints: list[int] | None = None) -> dict[str, Any]:
+    """Metrics over all frames, per joint and per action; joints without GT (NaN) are left out."""
+    pred, gt, groups = preds.stacked()
+    k = pred.shape[1]
+    joints = list(range(k)) if joints is None else list(joints)
+    with_gt = [j for j in joints if np.isfinite(gt[:, j]).all()]
+    if not with_gt:
+        raise ValueError("no joint of the subset has ground truth in every test frame")
+    result = evaluate_all(pred, gt, joints=with_gt, groups=groups)
+    result["frames"] = int(len(pred))
+    result["shards"] = len(preds.shards)
+    result["joint_names"] = [H36M17_JOINTS[j] if k == 17 else str(j) for j in with_gt]
+    result["dropped_joints_without_gt"] = [j for j in joints if j not in with_gt]
+    return result
+
+
+def evaluate(checkpoints: Sequence[str | Path], tests: Sequence[Sequence[str]], names: Sequence[str] | None = None,
+             out: str | Path | None = None, subjects: Sequence[str] | None = None, joints=None,
+             labels: Sequence[str] | None = None, flip_test: bool = False, allow_depth_kind_mismatch: bool = False,
+             batch_size: int = 4096, device: str = "cpu", progress: bool = True, command: str | None = None) -> dict:
+    """Evaluate every checkpoint on every test set; write `<out>.json` and `<out>.md` if `out`."""
+    if not checkpoints or not tests:
+        raise ValueError("need at least one checkpoint and one test set")
+    names = list(names) if names else [f"test{i + 1}" if len(tests) > 1 else "test" for i in range(len(tests))]
+    if len(names) != len(tests):
+        raise ValueError(f"{len(names)} --name for {len(tests)} --test sets; give one name per test set")
+    test_shards = {n: resolve_shards(t, subjects=subjects) for n, t in zip(names, tests)}
+    ckpts = [load_checkpoint(c) for c in checkpoints]
+    labels = list(labels) if labels else [describe(c) for c in ckpts]
+    if len(labels) != len(ckpts):
+        raise ValueError(f"{len(labels)} labels for {len(ckpts)} checkpoints")
+    labels = [lab if labels.count(lab) == 1 else f"{lab} #{i + 1}" for i, lab in enumerate(labels)]
+    for path, ckpt in zip(checkpoints, ckpts):  # refuse before spending any time predicting
+        for n, shards in test_shards.items():
+            check_depth_kinds(ckpt, shards, allow_depth_kind_mismatch, where=f"{path} on test set {n!r}: ")
+    report: dict[str, Any] = {
+        "command": command, "protocol": "root-relative (pelvis) mm; MPJPE = Protocol 1, P-MPJPE = Protocol 2",
+        "flip_test": flip_test, "subjects": list(subjects) if subjects else None,
+        "test_sets": {n: {"specs": [str(s) for s in t], "shards": len(test_shards[n]),
+                          "frames": int(sum(i.n_frames for i in test_shards[n])),
+                          "depth_kinds": sorted({i.depth_kind for i in test_shards[n]}),
+                          "config_hashes": sorted({i.config_hash for i in test_shards[n]})}
+                      for n, t in zip(names, tests)},
+        "checkpoints": [], "results": {},
+    }
+    for path, ckpt, label in zip(checkpoints, ckpts, labels):
+        model, codec = build_from_checkpoint(ckpt, device)
+        jsel = parse_joints(joints, ckpt["model"]["num_joints"])
+        report["checkpoints"].append({"label": label, "path": str(path), "model": ckpt["model"]["name"],
+                                      "preset": ckpt["model"]["preset"], "channels": codec.config.channels,
+                                      "epochs_done": ckpt.get("epochs_done"),
+                                      "train_shards": ckpt["train_shards"]})
+        report["results"][label] = {}
+        for n, shards in test_shards.items():
+            t0 = time.time()
+            preds = predict(model, codec, shards, batch_size, device, flip_test, progress)
+            res = score(preds, jsel)
+            res["seconds"] = round(time.time() - t0, 2)
+            report["results"][label][n] = res
+    if out is not None:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_suffix(".json").write_text(json.dumps(report, indent=1))
+        out.with_suffix(".md").write_text(markdown(report))
+    return report
+
+
+def _fmt(x: float, digits: int = 1) -> str:
+    return f"{x:.{digits}f}"
+
+
+def markdown(report: dict) -> str:
+    """Tables laid out like the AugLift paper's Tables 1/2: rows = variants, columns = test sets."""
+    labels = list(report["results"])
+    tests = list(report["test_sets"])
+    lines = ["# Lifter evaluation", ""]
+    if report.get("command"):
+        lines += ["```", report["command"], "```", ""]
+    lines += ["Root-relative errors in mm (MPJPE = Protocol 1, P-MPJPE = Protocol 2 after Procrustes); "
+              "PCK@150 mm and AUC (0-150 mm) in %." + (" Test-time flip averaging on." if report.get("flip_test") else ""),
+              "", "Test sets: " + "; ".join(f"**{n}** = {s['shards']} shards, {s['frames']} frames, depth "
+                                             f"{'/'.join(s['depth_kinds'])}" for n, s in report["test_sets"].items()), ""]
+    lines += ["## MPJPE (mm), lower is better", "", "| Model (channels) | " + " | ".join(tests) + " |",
+              "|---|" + "---:|" * len(tests)]
+    for lab in labels:
+        lines.append(f"| {lab} | " + " | ".join(_fmt(report["results"][lab][t]["mpjpe"]) for t in tests) + " |")
+    base = labels[0]
+    for lab in labels[1:]:
+        cells = []
+        for t in tests:
+            a, b = report["results"][base][t]["mpjpe"], report["results"][lab][t]["mpjpe"]
+            cells.append(f"{100.0 * (b - a) / a:+.1f}%")
+        lines.append(f"| Δ% ({lab} vs {base}) | " + " | ".join(cells) + " |")
+    lines += ["", "## All metrics", "",
+              "| Model (channels) | Test set | Frames | MPJPE | MPJPE (action mean) | P-MPJPE | N-MPJPE | PCK@150 | AUC |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for lab in labels:
+        for t in tests:
+            r = report["results"][lab][t]
+            lines.append(f"| {lab} | {t} | {r['frames']} | {_fmt(r['mpjpe'])} | {_fmt(r['group_mean']['mpjpe'])} | "
+                         f"{_fmt(r['p_mpjpe'])} | {_fmt(r['n_mpjpe'])} | {_fmt(r['pck'])} | {_fmt(r['auc'])} |")
+    for t in tests:
+        actions = sorted({a for lab in labels for a in report["results"][lab][t]["per_group"]})
+        lines += ["", f"## MPJPE per action (mm), {t}", "", "| Action | " + " | ".join(labels) + " |",
+                  "|---|" + "---:|" * len(labels)]
+        for a in actions:
+            cells = [_fmt(report["results"][lab][t]["per_group"][a]["mpjpe"])
+                     if a in report["results"][lab][t]["per_group"] else "-" for lab in labels]
+            lines.append(f"| {a} | " + " | ".join(cells) + " |")
+        lines.append("| **mean over actions** | " + " | ".join(
+            _fmt(report["results"][lab][t]["group_mean"]["mpjpe"]) for lab in labels) + " |")
+    for t in tests:
+        r0 = report["results"][labels[0]][t]
+        lines += ["", f"## MPJPE per joint (mm), {t}", "", "| Joint | " + " | ".join(labels) + " |",
+                  "|---|" + "---:|" * len(labels)]
+        for i, name in enumerate(r0["joint_names"]):
+            lines.append(f"| {name} | " + " | ".join(
+                _fmt(report["results"][lab][t]["per_joint"]["mpjpe"][i]) for lab in labels) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,77 @@
+"""The paper's studies, one module each, every one runnable as one command.
+
+    auglift study list
+    auglift study run cross_input --size small          # one study -> results/cross_input.{md,json}
+    auglift study run all --size small                  # what `make experiments` runs
+
+Each study module has `TITLE`, a `Config` dataclass with `for_size("small" | "full")`
+(small: fits 2 CPU cores, all studies within about an hour; full: the paper-sized setting for
+a GPU cluster) and `run(ctx, cfg) -> StudyResult`. Shared simulated caches and trained lifters
+live under the work directory (default `runs/experiments/`) and are reused between studies
+and between runs. Results are written by `common.write_results` with their provenance.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import time
+from pathlib import Path
+from typing import Callable
+
+from .common import SIZES, Provenance, StudyResult, reproduce_command, write_results
+from .context import StudyContext
+
+# Run order of `all`: the cheap, dependency-free studies first, so that a cut-short run still
+# leaves results; the training studies share caches and checkpoints in this order.
+STUDIES: dict[str, str] = {
+    "latency": "lifters.studies.latency",
+    "cross_input": "lifters.studies.cross_input",
+    "box_rescale": "lifters.studies.box_rescale",
+    "ordinal": "lifters.studies.ordinal",
+    "sequence_length": "lifters.studies.sequence_length",
+    "end_to_end": "lifters.studies.end_to_end",
+}
+
+
+def study_module(name: str):
+    if name not in STUDIES:
+        raise ValueError(f"unknown study {name!r}; known: {', '.join(STUDIES)} (or 'all')")
+    return importlib.import_module(STUDIES[name])
+
+
+def run_study(name: str, size: str = "small", seed: int = 0, data_root: str | Path = "../shared/data",
+              out: str | Path = "results", work: str | Path = "runs/experiments",
+              log: Callable[[str], None] = print) -> Path:
+    """Run one study and write its results; returns the markdown page."""
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    mod = study_module(name)
+    cfg = mod.Config.for_size(size)
+    ctx = StudyContext(size=size, seed=int(seed), data_root=Path(data_root), work=Path(work), out=Path(out), log=log)
+    data_desc = mod.data_description(ctx, cfg) if hasattr(mod, "data_description") else {"root": str(data_root)}
+    prov = Provenance.start(name, size, seed, data_desc, dataclasses.asdict(cfg),
+                            reproduce_command(name, size, seed, data_root))
+    t0 = time.perf_counter()
+    log(f"== study {name} ({size}, seed {seed}) ==")
+    result: StudyResult = mod.run(ctx, cfg)
+    prov.seconds = round(time.perf_counter() - t0, 1)
+    md, _ = write_results(out, result, prov)
+    log(f"== {name}: wrote {md} in {prov.seconds:.0f} s" + ("" if result.complete else " (INCOMPLETE)"))
+    return md
+
+
+def run_all(size: str = "small", seed: int = 0, only: list[str] | None = None, **kwargs) -> dict[str, str]:
+    """Every study in order; a failing study is reported and the others still run."""
+    log = kwargs.get("log", print)
+    status = {}
+    for name in only or list(STUDIES):
+        try:
+            run_study(name, size, seed, **kwargs)
+            status[name] = "ok"
+        except Exception as e:  # one study's failure must not lose the others' results
+            status[name] = f"FAILED: {type(e).__name__}: {e}"
+            log(f"== {name}: {status[name]}")
+    return status
+
+
+__all__ = ["STUDIES", "StudyContext", "StudyResult", "run_all", "run_study", "study_module"]

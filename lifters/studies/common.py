@@ -1,0 +1,266 @@
+"""What every study shares: provenance, Δ%, markdown tables, and the results writer.
+
+A study returns a `StudyResult` (markdown sections, plots, plain JSON data); `write_results`
+puts it under `results/` as `<name>.md` + `<name>.json`, each headed by the provenance that
+made it: the exact command, seed, data, git revision (with a dirty flag) and the machine.
+Nothing here knows about any particular study.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SIZES = ("small", "full")
+
+
+# ---------------------------------------------------------------------------------- provenance
+def git_revision(repo: str | os.PathLike = REPO_ROOT) -> dict[str, Any]:
+    """{"commit": sha or None, "dirty": bool or None}; None where git or the repository is absent.
+
+    Dirty means tracked files differ from the commit, or untracked files that git does not
+    ignore exist: results from such a tree cannot be reproduced from the commit alone.
+    """
+    def run(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout if out.returncode == 0 else None
+
+    sha = run("rev-parse", "HEAD")
+    if sha is None:
+        return {"commit": None, "dirty": None}
+    status = run("status", "--porcelain", "--untracked-files=normal")
+    return {"commit": sha.strip(), "dirty": None if status is None else bool(status.strip())}
+
+
+def machine_info() -> dict[str, Any]:
+    """The processor as Python reports it, plus the CPU model (Linux), CPU count and versions."""
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"processor": platform.processor(), "cpu_model": model, "cpu_count": os.cpu_count(),
+            "machine": platform.machine(), "system": f"{platform.system()} {platform.release()}",
+            "python": platform.python_version(), "load_avg_1min": _load_avg()}
+    try:
+        import torch
+
+        info.update(torch=torch.__version__, torch_threads=torch.get_num_threads(),
+                    cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        pass
+    return info
+
+
+def _load_avg() -> float | None:
+    """1-minute load average: timings taken while other work competes for the CPU read high."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def file_digest(path: str | os.PathLike, length: int = 12) -> str | None:
+    """Short SHA-256 of a file's bytes (None if it cannot be read): pins which data was used."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:length]
+    except OSError:
+        return None
+
+
+def reproduce_command(study: str, size: str, seed: int, data_root: str | os.PathLike,
+                      extra: Sequence[str] = ()) -> str:
+    """The command line that regenerates one study's results."""
+    parts = ["auglift", "study", "run", study, "--size", size, "--seed", str(seed),
+             "--data-root", str(data_root), *extra]
+    return " ".join(parts)
+
+
+@dataclass
+class Provenance:
+    study: str
+    command: str                      # the command that regenerates this result
+    invoked: str                      # what was actually run (sys.argv), which may differ
+    size: str
+    seed: int
+    data: dict[str, Any]
+    git: dict[str, Any]
+    machine: dict[str, Any]
+    started_utc: str
+    seconds: float = 0.0
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, study: str, size: str, seed: int, data: dict[str, Any], config: dict[str, Any],
+              command: str) -> "Provenance":
+        now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+        return cls(study, command, " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), size, int(seed), data,
+                   git_revision(), machine_info(), now, 0.0, config)
+
+    def header_lines(self) -> list[str]:
+        g = self.git
+        rev = "unknown (no git)" if not g.get("commit") else (
+            f"`{g['commit'][:12]}`" + (" + uncommitted changes (dirty)" if g.get("dirty") else " (clean)"))
+        m = self.machine
+        cpu = m.get("cpu_model") or m.get("processor") or "unknown CPU"
+        data = "; ".join(f"{k}: {v}" for k, v in self.data.items())
+        return ["| provenance | |", "|---|---|",
+                f"| command | `{self.command}` |",
+                f"| size / seed | {self.size} / {self.seed} |",
+                f"| data | {data} |",
+                f"| git revision | {rev} |",
+                f"| machine | {cpu} (`platform.processor()` = {m.get('processor')!r}), {m.get('cpu_count')} CPUs, "
+                f"torch {m.get('torch')}, load average {m.get('load_avg_1min')} at start |",
+                f"| run | started {self.started_utc}, took {self.seconds:.0f} s |"]
+
+
+# ---------------------------------------------------------------------------------- numbers
+def delta_pct(base: float, value: float) -> float:
+    """Relative change of `value` against `base` in percent: 100 (value - base) / base.
+
+    For errors (MPJPE) a negative Δ% is an improvement. NaN when either is missing or base is 0.
+    """
+    try:
+        base, value = float(base), float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    if not (math.isfinite(base) and math.isfinite(value)) or base == 0.0:
+        return math.nan
+    return 100.0 * (value - base) / base
+
+
+def fmt(x: Any, digits: int = 1) -> str:
+    """A table cell: numbers rounded, missing values as an en dash."""
+    if x is None:
+        return "–"
+    if isinstance(x, bool):
+        return str(x)
+    if isinstance(x, int):
+        return str(x)
+    if isinstance(x, float):
+        return "–" if not math.isfinite(x) else f"{x:.{digits}f}"
+    return str(x)
+
+
+def fmt_delta(d: float, digits: int = 1) -> str:
+    return "–" if d is None or not math.isfinite(d) else f"{d:+.{digits}f}%"
+
+
+def md_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], numeric_from: int = 1) -> str:
+    """A GitHub markdown table; columns from `numeric_from` on are right-aligned."""
+    headers = [str(h) for h in headers]
+    align = ["---" if i < numeric_from else "---:" for i in range(len(headers))]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(align) + "|"]
+    for row in rows:
+        row = [fmt(c) for c in row]
+        if len(row) != len(headers):
+            raise ValueError(f"table row has {len(row)} cells for {len(headers)} columns: {row}")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------- results
+@dataclass
+class StudyResult:
+    """What a study hands to the writer. `sections` are (heading, markdown body) pairs."""
+
+    name: str
+    title: str
+    summary: str
+    sections: list[tuple[str, str]] = field(default_factory=list)
+    plots: list[str] = field(default_factory=list)      # file names under the results dir
+    data: dict[str, Any] = field(default_factory=dict)  # plain JSON: every number in the tables
+    complete: bool = True                               # False: some part could not run (said why)
+
+    def add(self, heading: str, body: str) -> None:
+        self.sections.append((heading, body.strip()))
+
+
+def render_markdown(result: StudyResult, prov: Provenance) -> str:
+    lines = [f"# {result.title}", "", result.summary.strip(), "", *prov.header_lines(), ""]
+    if not result.complete:
+        lines += ["**Incomplete:** part of this study could not run; the sections below say which.", ""]
+    for heading, body in result.sections:
+        lines += [f"## {heading}", "", body, ""]
+    for plot in result.plots:
+        lines += [f"![{Path(plot).stem}]({plot})", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_results(out_dir: str | os.PathLike, result: StudyResult, prov: Provenance) -> tuple[Path, Path]:
+    """Write `<out_dir>/<name>.md` and `.json` (provenance + data) and refresh the index."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md = out_dir / f"{result.name}.md"
+    js = out_dir / f"{result.name}.json"
+    md.write_text(render_markdown(result, prov))
+    payload = {"study": result.name, "title": result.title, "complete": result.complete,
+               "provenance": asdict(prov), "plots": list(result.plots), "data": result.data}
+    js.write_text(json.dumps(_finite(payload), indent=1) + "\n")
+    write_index(out_dir)
+    return md, js
+
+
+def _finite(x: Any) -> Any:
+    """JSON has no NaN: missing numbers become null."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {str(k): _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x
+
+
+INDEX_INTRO = """# Results
+
+Every table here was produced by one command, written at the top of its page together with the
+seed, the data, the git revision (and whether the tree had uncommitted changes) and the machine.
+`make experiments` regenerates all of them (CPU-sized, `--size small`); each study also has a
+`--size full` setting meant for a GPU cluster. SIMULATED and ORACLE inputs are labelled as such
+wherever they appear. Other result pages in this directory (not made by `auglift study`) are
+listed at the end.
+"""
+
+
+def write_index(out_dir: str | os.PathLike) -> Path:
+    """`results/README.md`: one line per study page (from its JSON), then other pages."""
+    out_dir = Path(out_dir)
+    rows, studied = [], set()
+    for js in sorted(out_dir.glob("*.json")):
+        try:
+            payload = json.loads(js.read_text())
+        except (OSError, ValueError):
+            continue
+        if not isinstance(payload, dict) or "study" not in payload or "provenance" not in payload:
+            continue
+        prov = payload["provenance"]
+        md = js.with_suffix(".md").name
+        studied.add(md)
+        git = prov.get("git") or {}
+        rev = (git.get("commit") or "?")[:8] + ("+dirty" if git.get("dirty") else "")
+        state = "complete" if payload.get("complete", True) else "**incomplete**"
+        rows.append(f"| [{payload.get('title', md)}]({md}) | `{prov.get('command', '')}` | "
+                    f"{prov.get('size')} | {rev} | {state} |")
+    others = [p.name for p in sorted(out_dir.glob("*.md")) if p.name not in studied and p.name != "README.md"]
+    lines = [INDEX_INTRO, "| Study | Command | Size | Git | State |", "|---|---|---|---|---|", *rows]
+    if others:
+        lines += ["", "Other result pages:", "", *[f"- [{o}]({o})" for o in others]]
+    path = out_dir / "README.md"
+    path.write_text("\n".join(lines).rstrip() + "\n")
+    return path

@@ -1,0 +1,175 @@
+"""Shared machinery of the training studies: simulated caches and trained lifters, made once.
+
+Everything goes under the work directory (`runs/experiments/` by default):
+
+    cache/<name>/      simulated shards (`auglift simulate` through its Python API)
+    train/<name>/      a trained lifter (last.pt, best.pt, config.yaml, history.json)
+    derived/<name>/    test sets derived from caches (e.g. time-reversed sequences)
+
+A cache or lifter that exists with the same configuration is reused, so studies share them
+(the cross-input study's xy/xycd lifters are the box-rescaling study's "on" rows) and an
+interrupted `make experiments` resumes where it stopped.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7")
+VAL_SUBJECTS = ("S8",)           # every choice (best epoch) is made here, never on the test set
+TEST_SUBJECTS = ("S9", "S11")
+
+
+@dataclass
+class StudyContext:
+    size: str
+    seed: int
+    data_root: Path
+    work: Path
+    out: Path
+    log: Callable[[str], None] = print
+
+    # ------------------------------------------------------------------ simulated caches
+    def simulated(self, name: str, config, subjects: Sequence[str], actions: Sequence[str] | None = None,
+                  dataset: str = "h36m", workers: int = 1) -> Path:
+        """A cache of SIMULATED shards under `cache/<name>` (made, or resumed, by the simulator)."""
+        from pipeline.simulate import simulate_dataset
+        from pipeline.simulate.run import SUMMARY_NAME, config_hash_of
+
+        root = self.work / "cache" / name
+        want = {"config_hash": config_hash_of(config, dataset), "subjects": sorted(subjects),
+                "actions": sorted(actions) if actions else None}
+        stamp = root / "study_stamp.json"
+        if stamp.exists() and (root / SUMMARY_NAME).exists():
+            try:
+                if json.loads(stamp.read_text()) == want:
+                    return root
+            except ValueError:
+                pass
+        self.log(f"simulating {dataset} {','.join(subjects)} -> {root}")
+        summary = simulate_dataset(dataset, self.data_root, root, config=config, subjects=list(subjects),
+                                   actions=list(actions) if actions else None, workers=workers, log=None)
+        if summary["shards"]["failed"]:
+            raise RuntimeError(f"simulating {root}: {summary['shards']['failed']} shard(s) failed, e.g. "
+                               f"{summary['failures'][:2]}")
+        stamp.write_text(json.dumps(want))
+        return root
+
+    # ------------------------------------------------------------------ trained lifters
+    def train(self, name: str, cfg) -> Path:
+        """Train `cfg` into `train/<name>` unless a finished run with the same config is there.
+
+        Returns the checkpoint to evaluate: best.pt (lowest validation MPJPE on S8) when the run
+        has a validation set, else last.pt.
+        """
+        from lifters.config import config_to_dict
+        from lifters.train import train
+
+        out = self.work / "train" / name
+        cfg = dataclasses.replace(cfg, out=str(out))
+        want = _comparable(config_to_dict(cfg))
+        done = out / "study_done.json"
+        pick = out / ("best.pt" if cfg.data.val else "last.pt")
+        if done.exists() and pick.exists():
+            try:
+                if json.loads(done.read_text()) == want:
+                    return pick
+            except ValueError:
+                pass
+        self.log(f"training {name}: {cfg.model.name} [{cfg.model.preset}] {cfg.codec.channels}, "
+                 f"{cfg.optim.epochs} epochs")
+        result = train(cfg, progress=False, log=lambda s: None)
+        last = result.history[-1] if result.history else {}
+        self.log(f"  {name}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                         for k, v in last.items()))
+        done.write_text(json.dumps(want))
+        return pick
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, checkpoints: Mapping[str, Path], tests: Mapping[str, Sequence[str]],
+                 subjects: Mapping[str, Sequence[str] | None] | None = None,
+                 allow_depth_kind_mismatch: bool = False) -> dict[str, dict[str, dict[str, Any]]]:
+        """metrics[label][test] for every checkpoint on every test set (all frames).
+
+        `subjects` optionally restricts a test set to some subjects.
+        """
+        from lifters.evaluate import evaluate
+
+        results: dict[str, dict[str, dict[str, Any]]] = {label: {} for label in checkpoints}
+        subjects = subjects or {}
+        for test, specs in tests.items():
+            report = evaluate([str(p) for p in checkpoints.values()], [list(map(str, specs))], names=[test],
+                              out=None, subjects=subjects.get(test), labels=list(checkpoints),
+                              allow_depth_kind_mismatch=allow_depth_kind_mismatch, progress=False)
+            for label in checkpoints:
+                results[label][test] = report["results"][label][test]
+        return results
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """How long and on what a study's lifters train (the part that depends on --size)."""
+
+    epochs: int = 4
+    batch_size: int = 512
+    lr: float = 1.0e-3
+    lr_decay: float = 0.9
+    stride: int = 2                    # frames between training windows
+    max_steps: int | None = None
+
+
+@dataclass(frozen=True)
+class Lifter:
+    model: str
+    preset: str | None
+    overrides: tuple[tuple[str, Any], ...] = ()   # model config fields, e.g. (("channels", 128),)
+
+    @property
+    def label(self) -> str:
+        extra = ",".join(f"{k}={v}" for k, v in self.overrides)
+        return f"{self.model} [{self.preset}{'; ' + extra if extra else ''}]"
+
+    @property
+    def slug(self) -> str:
+        extra = "".join(f"-{k}{v}" for k, v in self.overrides)
+        return f"{self.model}-{self.preset}{extra}".replace(" ", "").replace("(", "").replace(")", "").replace(",", "_")
+
+
+def train_config(ctx: "StudyContext", lifter: Lifter, channels: str, train: Sequence[str], schedule: Schedule,
+                 val: Sequence[str] = (), box_rescale: bool = True, ordinal_bin: float | None = None,
+                 train_subjects: Sequence[str] = TRAIN_SUBJECTS, val_subjects: Sequence[str] = VAL_SUBJECTS):
+    """A TrainConfig for one study lifter: S1 S5 S6 S7 for training, S8 to pick the best epoch."""
+    from lifters.config import TrainConfig, validate
+    from pipeline.cues import CodecConfig
+
+    codec = CodecConfig(channels=channels, box_rescale=box_rescale)
+    if ordinal_bin is not None:
+        codec = dataclasses.replace(codec, ordinal_bin=float(ordinal_bin))
+    cfg = TrainConfig(codec=codec, seed=ctx.seed)
+    cfg.model.name, cfg.model.preset, cfg.model.overrides = lifter.model, lifter.preset, dict(lifter.overrides)
+    cfg.data.train, cfg.data.train_subjects = [str(t) for t in train], list(train_subjects)
+    cfg.data.val = [str(v) for v in val]
+    cfg.data.val_subjects = list(val_subjects) if val else None
+    cfg.data.stride = schedule.stride
+    o = cfg.optim
+    o.epochs, o.batch_size, o.lr, o.lr_decay, o.max_steps = (schedule.epochs, schedule.batch_size, schedule.lr,
+                                                            schedule.lr_decay, schedule.max_steps)
+    validate(cfg)
+    return cfg
+
+
+def _comparable(d: dict) -> dict:
+    """A config as compared for reuse: where it runs does not change what it computes."""
+    d = json.loads(json.dumps(d))
+    d.pop("device", None)
+    d.get("data", {}).pop("num_workers", None)
+    return d
+
+
+def summary_metrics(r: Mapping[str, Any]) -> dict[str, float]:
+    """The four numbers every table shows, from one `lifters.evaluate.score` result."""
+    return {"mpjpe": float(r["mpjpe"]), "p_mpjpe": float(r["p_mpjpe"]), "pck": float(r["pck"]),
+            "auc": float(r["auc"]), "frames": int(r["frames"])}

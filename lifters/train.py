@@ -1,0 +1,181 @@
+"""Train a lifter on cached cue shards, streaming windows from disk.
+
+Optimisation follows VideoPose3D / SimpleBaseline: Adam-style updates (here AdamW, decoupled
+weight decay), learning rate 1e-3 multiplied by `lr_decay` (0.95) after every epoch, MPJPE loss
+on root-relative 3D in metres, left/right flip augmentation. Gradient-norm clipping guards the
+first steps of the transformer lifters.
+
+Outputs under `out/`: `last.pt` (after every epoch), `best.pt` (lowest validation MPJPE, or
+lowest training loss without a validation set), `config.yaml`, `history.json`.
+Resuming (`resume=last.pt`) continues at the next epoch with the saved weights, optimiser,
+scheduler and RNG state, and gives the same weights as an uninterrupted run on CPU. A run cut
+short inside an epoch (`max_steps`) resumes from the start of that epoch.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch.utils.data import DataLoader
+
+from .checkpoint import build_from_checkpoint, load_checkpoint, model_record, save_checkpoint
+from .config import TrainConfig, config_from_dict, config_to_dict, save_config
+from .data import ShardInfo, WindowDataset, WindowSpec, fit_codec, resolve_shards
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    last: Path
+    best: Path
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def masked_mpjpe(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean joint distance over the valid target frames `(B, T)` of `(B, T, K, 3)` tensors."""
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction shape {tuple(pred.shape)} differs from target {tuple(target.shape)}")
+    err = (pred - target).norm(dim=-1).mean(dim=-1)  # (B, T)
+    if valid is None:
+        return err.mean()
+    valid = valid.to(err.dtype)
+    return (err * valid).sum() / valid.sum().clamp_min(1.0)
+
+
+def shard_summary(infos: list[ShardInfo]) -> dict[str, Any]:
+    """What a checkpoint records about its training shards (for provenance and eval checks)."""
+    return {"count": len(infos), "frames": int(sum(i.n_frames for i in infos)),
+            "keys": [i.key for i in infos],
+            "config_hashes": sorted({i.config_hash for i in infos}),
+            "depth_kinds": sorted({i.depth_kind for i in infos}),
+            "datasets": sorted({i.dataset for i in infos}),
+            "subjects": sorted({i.subject for i in infos})}
+
+
+def _device(name: str) -> torch.device:
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+    return torch.device(name)
+
+
+def _validate(model, codec, infos, cfg: TrainConfig, device) -> float:
+    from .evaluate import predict, score
+
+    res = score(predict(model, codec, infos, cfg.eval_batch_size, str(device)))
+    model.train()
+    return float(res["mpjpe"])
+
+
+def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = True,
+          log: Callable[[str], None] = print) -> TrainResult:
+    """Train as `cfg` says (see the module docstring); returns where the checkpoints went."""
+    device = _device(cfg.device)
+    out = Path(cfg.out)
+    ckpt = None
+    if resume is not None:
+        ckpt = load_checkpoint(resume)
+        saved = config_from_dict(ckpt["config"], where=f"{resume}: config")
+        # A resumed run keeps its data/model/codec; only the schedule length and output may change.
+        saved.optim.epochs, saved.out, saved.device = cfg.optim.epochs, cfg.out, cfg.device
+        saved.optim.max_steps = cfg.optim.max_steps
+        cfg = saved
+    if not cfg.data.train:
+        raise ValueError("no training data: set data.train (--train) to a cache root, shard or glob")
+    torch.manual_seed(cfg.seed)
+    d, o = cfg.data, cfg.optim
+    train_infos = resolve_shards(d.train, d.train_subjects, d.datasets, d.pattern)
+    val_infos = resolve_shards(d.val, d.val_subjects, d.datasets, d.pattern) if d.val else []
+    num_joints = train_infos[0].num_keypoints
+    if ckpt is not None:
+        model, codec = build_from_checkpoint(ckpt, device)
+        model.train()
+    else:
+        codec = fit_codec(train_infos, cfg.codec)
+        from .models import build_model
+
+        model = build_model(cfg.model.name, codec.in_channels, num_joints, cfg.model.preset,
+                            **cfg.model.overrides).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=o.lr_decay)
+    start_epoch, step, history = 0, 0, []
+    best = {"metric": "val_mpjpe_mm" if val_infos else "train_loss_mm", "value": math.inf, "epoch": None}
+    if ckpt is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        start_epoch, step = int(ckpt["epochs_done"]), int(ckpt["step"])
+        history, best = list(ckpt["history"]), dict(ckpt["best"])
+    window = WindowSpec.for_model(model, train=True, stride=d.stride)
+    dataset = WindowDataset(train_infos, codec, window, shuffle=True, flip=0.5 if d.flip else 0.0,
+                            batch_size=o.batch_size, drop_last=True, seed=cfg.seed,
+                            shuffle_buffer=d.shuffle_buffer, max_buffer_mb=d.max_buffer_mb,
+                            open_shards=d.open_shards, chunk_frames=d.chunk_frames)
+    loader = DataLoader(dataset, batch_size=None, num_workers=d.num_workers,
+                        pin_memory=device.type == "cuda")
+    steps_per_epoch = dataset.num_windows() // o.batch_size
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+    base = {"config": config_to_dict(cfg), "model": model_record(model, cfg.model.name, cfg.model.preset),
+            "codec": codec.state_dict(), "train_shards": shard_summary(train_infos)}
+    log(f"training {cfg.model.name} ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
+        f"channels {codec.config.channels}) on {len(train_infos)} shards / {dataset.num_windows()} windows, "
+        f"{steps_per_epoch} steps per epoch, device {device}")
+    last, best_path = out / "last.pt", out / "best.pt"
+    stop = False
+    for epoch in range(start_epoch, o.epochs):
+        dataset.set_epoch(epoch)
+        model.train()
+        t0, loss_sum, n_batches = time.time(), 0.0, 0
+        bar = loader
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(loader, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{o.epochs}", leave=False)
+        for batch in bar:
+            inputs = batch["inputs"].to(device, non_blocking=True)
+            target = batch["target"].to(device, non_blocking=True)
+            loss = masked_mpjpe(model(inputs), target, batch["valid"].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if o.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
+            optimizer.step()
+            step += 1
+            loss_sum += float(loss.detach())
+            n_batches += 1
+            if progress and n_batches % 20 == 0:
+                bar.set_postfix(loss_mm=f"{1000 * loss_sum / n_batches:.1f}")
+            if o.max_steps is not None and step >= o.max_steps:
+                stop = True
+                break
+        if n_batches == 0:
+            raise RuntimeError(f"epoch {epoch}: no training batch (fewer windows than batch size {o.batch_size}?)")
+        done = not stop or n_batches == steps_per_epoch
+        record = {"epoch": epoch + 1, "step": step, "lr": optimizer.param_groups[0]["lr"],
+                  "train_loss_mm": 1000.0 * loss_sum / n_batches, "seconds": round(time.time() - t0, 1),
+                  "complete": done}
+        if done:
+            scheduler.step()
+        if val_infos and ((epoch + 1) % cfg.val_every == 0 or epoch + 1 == o.epochs or stop):
+            record["val_mpjpe_mm"] = _validate(model, codec, val_infos, cfg, device)
+        history.append(record)
+        value = record.get(best["metric"])
+        improved = value is not None and value < best["value"]
+        if improved:
+            best = {"metric": best["metric"], "value": float(value), "epoch": epoch + 1}
+        payload = {**base, "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
+                   "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
+                   "epochs_done": epoch + 1 if done else epoch, "step": step, "history": history, "best": best}
+        save_checkpoint(payload, last)
+        if improved or not best_path.exists():
+            save_checkpoint(payload, best_path)
+        (out / "history.json").write_text(json.dumps(history, indent=1))
+        log("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+        if stop:
+            break
+    return TrainResult(out, last, best_path, history)

@@ -1,0 +1,272 @@
+"""The precompute stage graph on Dask: one task per sequence, one writer per shard.
+
+Each task streams its sequence's frames in batches through decode -> detect -> depth -> write
+and appends every batch to one `cache.ShardWriter`, which commits the shard atomically when the
+sequence ends (or discards it on any error). So a shard is written by exactly one task, and a
+killed run leaves only whole shards plus stray temporaries under `<out>/.tmp`.
+
+Models are built once per worker process (per thread, if a worker runs several) and reused by
+every task it runs, from a process-level cache keyed by the backend configuration. Tasks ask
+for the worker resource {"GPU": 1} when the run uses a GPU, so a GPU cluster runs one task per
+GPU at a time.
+
+Clusters: by default a `LocalCluster` (n worker processes x 1 thread) is started and stopped by
+the run; `scheduler="tcp://host:8786"` attaches to an existing one (dask-jobqueue, dask-cuda:
+see docs/cluster.md). `workers=0` runs the tasks inline in this process (debugging).
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+from .report import SequenceResult, StageClock
+
+_MODELS: dict[tuple, tuple[Any, Any]] = {}
+_BUILDS = 0
+_PINNED: int | None = None
+
+
+def pin_threads(n: int) -> None:
+    """Limit torch, OpenCV and BLAS pools of this process to `n` threads (once per process)."""
+    global _PINNED
+    if _PINNED == n:
+        return
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(n)  # read by pools created later in this process
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except ImportError:
+        pass
+    try:
+        import cv2
+
+        cv2.setNumThreads(n)
+    except ImportError:
+        pass
+    _PINNED = n
+
+
+def get_models(spec: dict) -> tuple[Any, Any]:
+    """(detector, depth backend) for `spec`, built on first use in this process and thread."""
+    global _BUILDS
+    key = (json.dumps(spec["models"], sort_keys=True), threading.get_ident())
+    if key not in _MODELS:
+        from pipeline.depth import build_depth
+        from pipeline.detect import build_detector
+
+        pin_threads(spec["threads"])
+        m = spec["models"]
+        _MODELS[key] = (build_detector(m["detector"], **m["detector_params"]),
+                        build_depth(m["depth"], **m["depth_params"]))
+        _BUILDS += 1
+    return _MODELS[key]
+
+
+def model_builds() -> int:
+    """How many (detector, depth) pairs this process has built (1 per worker in a normal run)."""
+    return _BUILDS
+
+
+# --------------------------------------------------------------------------- the sequence task
+def _existing(path: Path, config_hash: str, clock: StageClock) -> tuple[str, str]:
+    """("keep" | "redo" | "conflict", note) for a shard already at `path`."""
+    from cache import open_shard, verify_shard
+
+    with clock("verify"):
+        report = verify_shard(path)
+        if not report.ok:
+            return "redo", "existing shard failed verification; rewritten: " + "; ".join(report.problems[:3])
+        with open_shard(path) as shard:
+            found = shard.attrs.get("config_hash")
+    if found == config_hash:
+        return "keep", "verified shard with the same config hash"
+    return "conflict", (f"a verified shard with another config_hash ({found}, this run {config_hash}) is already "
+                        f"there; pass --overwrite to replace it, or write to another --out")
+
+
+def shard_attrs(job, detector, depth, image_size: tuple[int, int], config_hash: str) -> dict:
+    provenance = {"keypoints_2d": "real", "confidence": "real", "depth": depth.provenance}
+    if job.joints_3d_cam is not None:
+        provenance["joints_3d_cam"] = "ground_truth"
+    return {
+        "format_version": 1, "dataset": job.dataset, "subject": job.subject, "action": job.action,
+        "camera": job.camera, "image_size": [int(image_size[0]), int(image_size[1])],
+        "intrinsics": job.intrinsics, "fps": float(job.fps) if job.fps else None, "skeleton": "h36m17",
+        "detector": detector.describe(), "depth_backend": depth.describe(), "config_hash": config_hash,
+        "provenance": provenance,
+    }
+
+
+def process_sequence(job, spec: dict) -> SequenceResult:
+    """Run one sequence through detect + depth into its shard. Never raises: failures are returned."""
+    from cache import ShardWriter, shard_path
+    from pipeline.jobs import resolve_adapter_job
+    from pipeline.sources.frames import FrameSourceError, iter_frames
+
+    res = SequenceResult(job.key, worker=f"{os.uname().nodename}:{os.getpid()}")
+    clock = StageClock(res.seconds)
+    t_start = time.perf_counter()
+    current = {"file": job.main_file, "frame": None}
+    try:
+        path = shard_path(spec["out"], job.key, spec["backend"])
+        overwrite = spec["overwrite"]
+        if path.exists() and not overwrite:
+            action, note = _existing(path, spec["config_hash"], clock)
+            if action == "keep":
+                res.status, res.note = "skipped", note
+                return res
+            if action == "conflict":
+                raise FileExistsError(f"{path}: {note}")
+            res.note, overwrite = note, True
+        job = resolve_adapter_job(job)
+        current["file"] = job.main_file
+        t0 = time.perf_counter()
+        detector, depth = get_models(spec)
+        res.seconds["load"] += time.perf_counter() - t0
+        detector.reset()
+        gt = job.joints_3d_cam
+        writer = None
+        batches = iter_frames(job.frames, batch_size=spec["batch_size"], threads=spec["threads"])
+        try:
+            while True:
+                with clock("decode"):
+                    batch = next(batches, None)
+                if batch is None:
+                    break
+                current["frame"] = int(batch.frame_index[0])
+                current["file"] = batch.files[0]
+                with clock("detect"):
+                    det = detector(batch.frames)
+                with clock("depth"):
+                    dep = depth(batch.frames, det)
+                n = len(batch)
+                arrays = {"keypoints_2d": det.keypoints, "confidence": det.confidence, "depth": dep.depth,
+                          "frame_index": batch.frame_index, "bbox": det.bbox, "depth_valid": dep.valid}
+                if gt is not None:
+                    if res.n_frames + n > len(gt):
+                        raise ValueError(f"{job.key}: more frames than ground-truth poses ({len(gt)})")
+                    arrays["joints_3d_cam"] = gt[res.n_frames:res.n_frames + n]
+                if writer is None:
+                    h, w = batch.frames.shape[1:3]
+                    writer = ShardWriter(spec["out"], job.key,
+                                         shard_attrs(job, detector, depth, (w, h), spec["config_hash"]),
+                                         backend=spec["backend"], overwrite=overwrite)
+                with clock("write"):
+                    writer.append(arrays)
+                res.n_frames += n
+                res.n_empty += int((~det.found).sum())
+            if writer is None:
+                raise FrameSourceError(job.main_file or job.key, None, "the sequence has no frames")
+            if gt is not None and res.n_frames < len(gt):
+                res.note = (res.note + "; " if res.note else "") + \
+                    f"frames ended after {res.n_frames} of {len(gt)} ground-truth poses; the rest were dropped"
+            with clock("write"):
+                writer.close()
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        res.status = "written"
+    except FrameSourceError as e:
+        res.status, res.n_frames = "failed", 0
+        res.failure = _failure(job.key, e.path, e.frame, e)
+    except Exception as e:  # one bad sequence must not stop the run; the report names it
+        res.status, res.n_frames = "failed", 0
+        res.failure = _failure(job.key, current["file"], current["frame"], e)
+    finally:
+        accounted = sum(v for k, v in res.seconds.items() if k != "other")
+        res.seconds["other"] = max(0.0, time.perf_counter() - t_start - accounted)
+        res.model_builds = _BUILDS
+    return res
+
+
+def _failure(key, file, frame, e: BaseException):
+    from .report import Failure
+
+    tb = traceback.extract_tb(e.__traceback__)
+    where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+    return Failure(key, file, frame, f"{type(e).__name__}: {e}{where}")
+
+
+# ------------------------------------------------------------------------------- the executor
+def run_tasks(jobs: list, spec: dict, *, workers: int = 2, scheduler: str | None = None, gpu: bool = False,
+              progress: bool = True, on_result: Callable[[SequenceResult], None] | None = None
+              ) -> tuple[list[SequenceResult], int]:
+    """Run every job; returns (results in job order, number of workers that served the run)."""
+    from tqdm.auto import tqdm
+
+    total_frames = sum(j.n_frames or 0 for j in jobs) if all(j.n_frames for j in jobs) else None
+    bars = (tqdm(total=len(jobs), desc="shards", unit="shard", disable=not progress, position=0),
+            tqdm(total=total_frames, desc="frames", unit="frame", disable=not progress, position=1))
+    results: dict[str, SequenceResult] = {}
+
+    def done(r: SequenceResult):
+        results[r.key] = r
+        bars[0].update(1)
+        bars[1].update(r.n_frames)
+        if on_result:
+            on_result(r)
+
+    try:
+        if workers == 0 and scheduler is None:
+            for job in jobs:
+                done(process_sequence(job, spec))
+            n_workers = 1
+        else:
+            n_workers = _run_dask(jobs, spec, workers, scheduler, gpu, done)
+    finally:
+        for b in bars:
+            b.close()
+    return [results[j.key] for j in jobs], n_workers
+
+
+def _run_dask(jobs: list, spec: dict, workers: int, scheduler: str | None, gpu: bool,
+              done: Callable[[SequenceResult], None]) -> int:
+    import uuid
+
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler is None:
+        env = {v: str(spec["threads"]) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               resources={"GPU": 1} if gpu else None, env=env, silence_logs=40)
+        client = Client(cluster)
+    else:
+        client = Client(scheduler)
+    try:
+        n_workers = max(1, len(client.scheduler_info()["workers"]))
+        run_id = uuid.uuid4().hex[:8]
+        resources = {"GPU": 1} if gpu else None
+        futures = {}
+        for job in jobs:
+            fut = client.submit(process_sequence, job, spec, key=f"precompute-{run_id}-{job.key}", pure=False,
+                                resources=resources, retries=0)
+            futures[fut] = job
+        for fut in as_completed(list(futures)):
+            job = futures[fut]
+            try:
+                r = fut.result()
+            except Exception as e:  # the worker died (e.g. KilledWorker) or the task was lost
+                r = SequenceResult(job.key, failure=_failure(job.key, job.main_file, None, e))
+            done(r)
+            fut.release()
+        return n_workers
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def spec_for(config, out: str | Path, config_hash: str) -> dict:
+    """The picklable task spec: what every task needs to know about the run."""
+    return {"models": config.model_spec(), "threads": config.threads, "batch_size": config.batch_size,
+            "backend": config.backend, "overwrite": config.overwrite, "out": str(out),
+            "config_hash": config_hash}

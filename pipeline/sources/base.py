@@ -1,0 +1,239 @@
+"""What a dataset adapter gives the pipeline: a `Sequence` per (subject, action, camera).
+
+Each adapter reads one dataset in its native on-disk layout and returns sequences in one common
+form: ground-truth 3D in millimetres, camera coordinates, Human3.6M-17 joint order, with the
+camera, the frame numbers in the source video (or the image of each frame), and any 2D the
+dataset ships. Listing is cheap (`list_sequences` returns `SequenceRef`s, small picklable ids)
+and loading is done per sequence (`adapter.load(ref)`), so a task graph can ship a ref to a
+worker and load there.
+
+Conventions, for every adapter:
+- `Sequence.cam` has R world->camera and T the camera centre, both in mm (X_cam = R (X_w - T)).
+  Datasets whose camera moves (3DPW) give an identity camera and per-frame extrinsics in
+  `extras["world_to_camera"]`.
+- `frame_index[i]` is the frame number in the source video of pose i (or the index of the
+  image `image_paths[i]`). Frames a dataset marks invalid are dropped, not NaN-filled.
+- Missing or malformed files raise `DatasetError` naming the file and what was expected.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from pipeline.camera import Camera
+from pipeline.skeleton import NUM_JOINTS
+
+
+class DatasetError(RuntimeError):
+    """A dataset file is missing or not what the adapter expects; the message names it."""
+
+
+@dataclass(frozen=True)
+class SequenceRef:
+    """A sequence's id: all a worker needs to load it (`get_dataset(dataset, root).load(ref)`)."""
+
+    dataset: str
+    subject: str
+    action: str
+    camera: str
+    root: str
+    source: str = ""   # adapter-specific locator (e.g. the file the sequence comes from)
+
+    @property
+    def key(self) -> str:
+        return f"{self.dataset}/{self.subject}/{self.action}/{self.camera}"
+
+
+@dataclass
+class Sequence:
+    dataset: str
+    subject: str
+    action: str
+    camera: str
+    joints_3d_cam: np.ndarray | None          # (T, 17, 3) mm, camera coordinates, H36M-17
+    cam: Camera | None
+    frame_index: np.ndarray                    # (T,) frame number in the video / image index
+    fps: float
+    image_size: tuple[int, int]                # (W, H) px
+    video_path: Path | None = None
+    image_paths: list[Path] | None = None      # one image per pose, aligned with frame_index
+    keypoints_2d: np.ndarray | None = None     # (T, 17, 2) px from a 2D source the dataset ships
+    confidence: np.ndarray | None = None       # (T, 17) of that source, None if it has none
+    detections_note: str = ""
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.dataset}/{self.subject}/{self.action}/{self.camera}"
+
+    def __len__(self) -> int:
+        return len(self.frame_index)
+
+    def __post_init__(self):
+        self.frame_index = np.asarray(self.frame_index, np.int64)
+        t = len(self.frame_index)
+
+        def check(name, arr, tail):
+            if arr is not None and tuple(np.shape(arr)) != (t, *tail):
+                raise DatasetError(f"{self.key}: {name} has shape {np.shape(arr)}, expected {(t, *tail)}")
+
+        check("joints_3d_cam", self.joints_3d_cam, (NUM_JOINTS, 3))
+        check("keypoints_2d", self.keypoints_2d, (NUM_JOINTS, 2))
+        check("confidence", self.confidence, (NUM_JOINTS,))
+        if self.image_paths is not None and len(self.image_paths) != t:
+            raise DatasetError(f"{self.key}: {len(self.image_paths)} image paths for {t} frames")
+
+
+class DatasetAdapter:
+    """Base of the dataset adapters. Subclasses set `name`, `dirnames`, `SPLITS` and implement
+    `_list(split_subjects)` and `load(ref)`.
+
+    `root` may be the dataset's own folder or the folder holding all datasets (the data root):
+    in the latter case the first of `dirnames` that exists beneath it is used.
+    """
+
+    name: ClassVar[str] = ""
+    dirnames: ClassVar[tuple[str, ...]] = ()
+    SPLITS: ClassVar[dict[str, tuple[str, ...]]] = {}
+    description: ClassVar[str] = ""
+
+    def __init__(self, root: str | Path, **options):
+        if options:
+            raise TypeError(f"{self.name}: unknown options {sorted(options)}")
+        self.given_root = Path(root)
+        self.root = self._resolve_root(Path(root))
+
+    # ------------------------------------------------------------------ root and splits
+    def _looks_like_root(self, path: Path) -> bool:
+        """Whether `path` holds this dataset's layout (overridden per adapter)."""
+        return path.is_dir()
+
+    def _resolve_root(self, root: Path) -> Path:
+        if self._looks_like_root(root):
+            return root
+        for d in self.dirnames:
+            if self._looks_like_root(root / d):
+                return root / d
+        for d in self.dirnames:   # not found: report the path where it was expected
+            if root.name != d:
+                return root / d
+        return root
+
+    def root_found(self) -> bool:
+        return self._looks_like_root(self.root)
+
+    @property
+    def splits(self) -> dict[str, list[str]]:
+        return {k: list(v) for k, v in self.SPLITS.items()}
+
+    def subjects_for(self, split: str | None = None, subjects=None) -> list[str] | None:
+        """The subject filter for `list_sequences`: None means every subject found."""
+        chosen = None
+        if split is not None:
+            splits = self.splits
+            if split not in splits:
+                raise ValueError(f"{self.name}: unknown split {split!r}; known: {sorted(splits)}")
+            chosen = list(splits[split])
+        if subjects:
+            subjects = [str(s) for s in subjects]
+            chosen = subjects if chosen is None else [s for s in chosen if s in subjects]
+        return chosen
+
+    # ------------------------------------------------------------------ listing and loading
+    def list_sequences(self, split: str | None = None, subjects=None) -> list[SequenceRef]:
+        """Refs of every sequence x camera under the root, optionally of one split / subjects."""
+        if not self.root_found():
+            raise DatasetError(f"{self.name}: no dataset found at {self.root} "
+                               f"(expected {self.layout_hint()})")
+        refs = self._list(self.subjects_for(split, subjects))
+        return sorted(refs, key=lambda r: (r.subject, r.action, r.camera))
+
+    def _list(self, subjects: list[str] | None) -> list[SequenceRef]:
+        raise NotImplementedError
+
+    def load(self, ref: SequenceRef) -> Sequence:
+        raise NotImplementedError
+
+    def iter_sequences(self, split: str | None = None, subjects=None):
+        """Load sequences one at a time (a generator: nothing is held between them)."""
+        for ref in self.list_sequences(split, subjects):
+            yield self.load(ref)
+
+    def ref(self, subject: str, action: str, camera: str, source: str = "") -> SequenceRef:
+        return SequenceRef(self.name, str(subject), str(action), str(camera), str(self.root), source)
+
+    def layout_hint(self) -> str:
+        return self.description
+
+    def describe(self) -> dict:
+        return {"name": self.name, "root": str(self.root), "found": self.root_found(),
+                "splits": self.splits, "layout": self.layout_hint()}
+
+
+# ---------------------------------------------------------------------------------- registry
+DATASETS: dict[str, type[DatasetAdapter]] = {}
+_BUILTIN_MODULES = ("h36m", "mpi_inf_3dhp", "pw3d", "fit3d", "custom")
+
+
+def register(cls: type[DatasetAdapter]) -> type[DatasetAdapter]:
+    DATASETS[cls.name] = cls
+    return cls
+
+
+def _load_builtins() -> None:
+    for m in _BUILTIN_MODULES:
+        importlib.import_module(f"pipeline.sources.{m}")
+
+
+def available_datasets() -> list[str]:
+    _load_builtins()
+    return sorted(DATASETS)
+
+
+def get_dataset(name: str, root: str | Path, **options) -> DatasetAdapter:
+    """The adapter `name` over `root` (the dataset folder, or the data root holding it)."""
+    _load_builtins()
+    try:
+        cls = DATASETS[name]
+    except KeyError:
+        raise ValueError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}") from None
+    return cls(root, **options)
+
+
+# ---------------------------------------------------------------------------------- helpers
+def require(path: Path, what: str) -> Path:
+    """`path` if it exists, else a DatasetError saying what should have been there."""
+    if not path.exists():
+        raise DatasetError(f"{path}: missing ({what})")
+    return path
+
+
+def check_array(arr: np.ndarray, shape: tuple, path: Path | str, what: str) -> np.ndarray:
+    """Check `arr` against `shape` (None = any size) and raise naming the file otherwise."""
+    arr = np.asarray(arr)
+    ok = arr.ndim == len(shape) and all(s is None or s == a for s, a in zip(shape, arr.shape))
+    if not ok:
+        want = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ")"
+        raise DatasetError(f"{path}: {what} has shape {arr.shape}, expected {want}")
+    if not np.issubdtype(arr.dtype, np.number):
+        raise DatasetError(f"{path}: {what} has dtype {arr.dtype}, expected numbers")
+    return arr
+
+
+def left_right_agreement(joints: np.ndarray) -> float:
+    """Fraction of frames whose left/right labels agree with the facing direction.
+
+    `joints` (T, 17, 3) H36M-17 in any right-handed frame. The person faces along
+    nose - (head + thorax)/2; with up = thorax - pelvis, their right is facing x up, so
+    (r_hip - l_hip) should point along it. A mirrored joint order (left and right swapped)
+    gives about 0; a correct one close to 1.
+    """
+    j = np.asarray(joints, np.float64)
+    facing = j[:, 9] - 0.5 * (j[:, 10] + j[:, 8])
+    up = j[:, 8] - j[:, 0]
+    right = np.cross(facing, up)
+    return float(np.mean(np.sum((j[:, 1] - j[:, 4]) * right, axis=-1) > 0))
