@@ -4,7 +4,7 @@
 
 Frames: the two shared real videos and the three 1000x1002 H36M sample frames, each re-encoded
 (untimed set-up, libx264 at near-lossless quality) into `--frames`-long sequences, `--copies`
-sequences per source, so ~6 x 24 = 144 frames by default. Models: the embedded defaults
+sequences per source, so 6 x 32 = 192 frames by default. Models: the embedded defaults
 (MediaPipe BlazePose + landmark-z), or any --detector/--depth.
 
 (a) sequential: one process, models built once (untimed), then for every sequence: decode frame
@@ -46,7 +46,7 @@ def make_sequences(data: Path, folder: Path, frames: int, copies: int) -> None:
     for name, src in sources.items():
         for c in range(copies):
             with av.open(str(folder / f"{name}_{c}.mp4"), "w") as out:
-                stream = out.add_stream("libx264", rate=25, options={"crf": "12", "preset": "veryfast"})
+                stream = out.add_stream("libx264", rate=25, options={"crf": "18", "preset": "veryfast"})
                 stream.height, stream.width = src.shape[1:3]
                 stream.pix_fmt = "yuv420p"
                 stream.codec_context.thread_count = 1
@@ -138,7 +138,7 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("AUGLIFT_DATA", REPO.parent / "shared" / "data")))
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--frames", type=int, default=24, help="frames per sequence")
+    ap.add_argument("--frames", type=int, default=32, help="frames per sequence")
     ap.add_argument("--copies", type=int, default=2, help="sequences per source (3 sources)")
     ap.add_argument("--detector", default="mediapipe")
     ap.add_argument("--depth", default="landmark-z")

@@ -119,6 +119,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--num-workers", type=int, default=0)
+    ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--shuffle-buffer", type=int, default=16384)
     ap.add_argument("--max-shards", type=int, default=60, help="shards used for the throughput part")
     ap.add_argument("--memory-shards", default="10,40")
@@ -127,6 +128,8 @@ def main() -> None:
                          "that both runs fill it and only the number of shards differs")
     ap.add_argument("--probe", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.probe:
         return memory_probe(args)
 

@@ -65,6 +65,7 @@ class TrainConfig:
     optim: OptimSection = field(default_factory=OptimSection)
     seed: int = 0
     device: str = "cpu"
+    num_threads: int | None = None                            # torch CPU threads; None = torch's default
     out: str = "runs/train"
     val_every: int = 1                                        # epochs between validations
     eval_batch_size: int = 4096
@@ -149,6 +150,8 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
         problems.append(f"optim.max_steps must be >= 1 or null, got {o.max_steps}")
     if d.stride < 1 or d.open_shards < 1 or d.chunk_frames < 1 or d.shuffle_buffer < 1:
         problems.append("data.stride, open_shards, chunk_frames and shuffle_buffer must be >= 1")
+    if cfg.num_threads is not None and cfg.num_threads < 1:
+        problems.append(f"num_threads must be >= 1 or null, got {cfg.num_threads}")
     if d.num_workers < 0:
         problems.append(f"data.num_workers must be >= 0, got {d.num_workers}")
     for name in ("train", "val"):
@@ -173,7 +176,8 @@ def apply_overrides(cfg: TrainConfig, **values: Any) -> TrainConfig:
     """Command-line style overrides on top of a config; None means "not given".
 
     Keys: model, preset, channels, train, train_subjects, val, val_subjects, out, epochs,
-    batch_size, lr, lr_decay, weight_decay, seed, device, num_workers, stride, flip, max_steps.
+    batch_size, lr, lr_decay, weight_decay, seed, device, num_threads, num_workers, stride, flip,
+    max_steps.
     Lists may be given as comma-separated strings.
     """
     where = {"model": ("model", "name"), "preset": ("model", "preset"), "channels": ("codec", "channels"),
@@ -182,7 +186,8 @@ def apply_overrides(cfg: TrainConfig, **values: Any) -> TrainConfig:
              "stride": ("data", "stride"), "flip": ("data", "flip"), "epochs": ("optim", "epochs"),
              "batch_size": ("optim", "batch_size"), "lr": ("optim", "lr"), "lr_decay": ("optim", "lr_decay"),
              "weight_decay": ("optim", "weight_decay"), "max_steps": ("optim", "max_steps"),
-             "seed": (None, "seed"), "device": (None, "device"), "out": (None, "out")}
+             "seed": (None, "seed"), "device": (None, "device"), "out": (None, "out"),
+             "num_threads": (None, "num_threads")}
     for name, value in values.items():
         if name not in where:
             raise ValueError(f"unknown override {name!r}; known: {sorted(where)}")

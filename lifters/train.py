@@ -82,8 +82,13 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         saved = config_from_dict(ckpt["config"], where=f"{resume}: config")
         # A resumed run keeps its data/model/codec; only the schedule length and output may change.
         saved.optim.epochs, saved.out, saved.device = cfg.optim.epochs, cfg.out, cfg.device
+        saved.num_threads, saved.data.num_workers = cfg.num_threads, cfg.data.num_workers
         saved.optim.max_steps = cfg.optim.max_steps
         cfg = saved
+    if cfg.num_threads:
+        # On a shared CPU, fewer intra-op threads than cores avoids OpenMP spin-waiting (on a
+        # loaded 2-core machine 1 thread ran SimpleBaseline ~6x faster than 2).
+        torch.set_num_threads(cfg.num_threads)
     if not cfg.data.train:
         raise ValueError("no training data: set data.train (--train) to a cache root, shard or glob")
     torch.manual_seed(cfg.seed)
@@ -130,7 +135,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     for epoch in range(start_epoch, o.epochs):
         dataset.set_epoch(epoch)
         model.train()
-        t0, loss_sum, n_batches = time.time(), 0.0, 0
+        t0, loss_sum, n_batches, recent = time.time(), 0.0, 0, 0.0
         bar = loader
         if progress:
             from tqdm import tqdm
@@ -146,10 +151,12 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
                 torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
             optimizer.step()
             step += 1
-            loss_sum += float(loss.detach())
+            value = float(loss.detach())
+            loss_sum += value
+            recent = value if n_batches == 0 else 0.95 * recent + 0.05 * value
             n_batches += 1
             if progress and n_batches % 20 == 0:
-                bar.set_postfix(loss_mm=f"{1000 * loss_sum / n_batches:.1f}")
+                bar.set_postfix(loss_mm=f"{1000 * recent:.1f}")  # smoothed over the last ~20 steps
             if o.max_steps is not None and step >= o.max_steps:
                 stop = True
                 break

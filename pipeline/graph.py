@@ -16,6 +16,7 @@ see docs/cluster.md). `workers=0` runs the tasks inline in this process (debuggi
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -26,6 +27,7 @@ from typing import Any, Callable
 
 from .report import SequenceResult, StageClock
 
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _MODELS: dict[tuple, tuple[Any, Any]] = {}
 _BUILDS = 0
 _PINNED: int | None = None
@@ -36,7 +38,7 @@ def pin_threads(n: int) -> None:
     global _PINNED
     if _PINNED == n:
         return
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    for var in _THREAD_VARS:
         os.environ[var] = str(n)  # read by pools created later in this process
     try:
         import torch
@@ -51,6 +53,47 @@ def pin_threads(n: int) -> None:
     except ImportError:
         pass
     _PINNED = n
+
+
+@contextlib.contextmanager
+def _caller_threads_kept():
+    """Inline runs pin this (the caller's) process: undo it afterwards, and drop the models."""
+    global _PINNED
+    saved_env = {v: os.environ.get(v) for v in _THREAD_VARS}
+    saved = {}
+    try:
+        import torch
+
+        saved["torch"] = torch.get_num_threads()
+    except ImportError:
+        pass
+    try:
+        import cv2
+
+        saved["cv2"] = cv2.getNumThreads()
+    except ImportError:
+        pass
+    try:
+        yield
+    finally:
+        for var, value in saved_env.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+        if "torch" in saved:
+            import torch
+
+            torch.set_num_threads(saved["torch"])
+        if "cv2" in saved:
+            import cv2
+
+            cv2.setNumThreads(saved["cv2"])
+        _PINNED = None
+        for det, dep in _MODELS.values():
+            det.close()
+            dep.close()
+        _MODELS.clear()
 
 
 def get_models(spec: dict) -> tuple[Any, Any]:
@@ -176,7 +219,7 @@ def process_sequence(job, spec: dict) -> SequenceResult:
         res.status = "written"
     except FrameSourceError as e:
         res.status, res.n_frames = "failed", 0
-        res.failure = _failure(job.key, e.path, e.frame, e)
+        res.failure = _failure(job.key, e.path, e.frame, e, e.message)
     except Exception as e:  # one bad sequence must not stop the run; the report names it
         res.status, res.n_frames = "failed", 0
         res.failure = _failure(job.key, current["file"], current["frame"], e)
@@ -187,12 +230,12 @@ def process_sequence(job, spec: dict) -> SequenceResult:
     return res
 
 
-def _failure(key, file, frame, e: BaseException):
+def _failure(key, file, frame, e: BaseException, message: str | None = None):
     from .report import Failure
 
     tb = traceback.extract_tb(e.__traceback__)
     where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
-    return Failure(key, file, frame, f"{type(e).__name__}: {e}{where}")
+    return Failure(key, file, frame, f"{type(e).__name__}: {message or e}{where}")
 
 
 # ------------------------------------------------------------------------------- the executor
@@ -216,8 +259,9 @@ def run_tasks(jobs: list, spec: dict, *, workers: int = 2, scheduler: str | None
 
     try:
         if workers == 0 and scheduler is None:
-            for job in jobs:
-                done(process_sequence(job, spec))
+            with _caller_threads_kept():
+                for job in jobs:
+                    done(process_sequence(job, spec))
             n_workers = 1
         else:
             n_workers = _run_dask(jobs, spec, workers, scheduler, gpu, done)
@@ -235,7 +279,7 @@ def _run_dask(jobs: list, spec: dict, workers: int, scheduler: str | None, gpu: 
 
     cluster = None
     if scheduler is None:
-        env = {v: str(spec["threads"]) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+        env = {v: str(spec["threads"]) for v in _THREAD_VARS}
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                                resources={"GPU": 1} if gpu else None, env=env, silence_logs=40)
         client = Client(cluster)

@@ -46,8 +46,13 @@ class SequenceJob:
 
     @property
     def main_file(self) -> str | None:
+        """The file an error is reported against: the frames' file, else the adapter's source."""
         if self.frames is not None:
             return self.frames.paths[0]
+        if self.adapter is not None:
+            ref = self.adapter[2]
+            source = getattr(ref, "source", "")
+            return str(Path(getattr(ref, "root", self.adapter[1])) / source) if source else self.adapter[1]
         return None
 
 
@@ -211,6 +216,11 @@ def build_jobs(dataset: str, root: str | Path, split: str | None = None,
     elif dataset == "samples":
         jobs = sample_jobs(root)
     else:
+        from pipeline.sources.base import available_datasets
+
+        if dataset not in available_datasets():
+            raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(BUILTIN_DATASETS)} (raw frames) "
+                             f"and the adapters {', '.join(available_datasets())}")
         jobs = adapter_jobs(dataset, root, split, subjects)
     keys = [j.key for j in jobs]
     dup = sorted({k for k in keys if keys.count(k) > 1})

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 PRECOMPUTE_VERSION = "1"
+MAX_LOGGED_FAILURES = 20   # the report lists them all
 # Params that change where/how fast a model runs, not what it outputs: kept out of the hash.
 _RUNTIME_PARAMS = ("device", "allow_download")
 
@@ -186,7 +187,9 @@ def run_precompute(dataset: str, root: str | Path, out: str | Path, config: Prec
         log(f"{s['shards']['written']} written, {s['shards']['skipped']} skipped, {s['shards']['failed']} failed; "
             f"{s['frames']} frames ({s['frames_no_person']} without a person) in {s['wall_seconds']} s "
             f"-> report {path}")
-        for f in report["failures"]:
+        for f in report["failures"][:MAX_LOGGED_FAILURES]:
             log(f"FAILED {f['key']}: {f['file']}" + (f", frame {f['frame']}" if f["frame"] is not None else "")
                 + f": {f['message']}")
+        if len(report["failures"]) > MAX_LOGGED_FAILURES:
+            log(f"... and {len(report['failures']) - MAX_LOGGED_FAILURES} more failures, listed in {path}")
     return report, path

@@ -4,7 +4,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-from pipeline.camera import Camera
 from pipeline.simulate import (ConfidenceConfig, DepthNoiseConfig, NoiseConfig, SimulateConfig,
                                VirtualCameraConfig, add_detector_noise, apply_depth_model,
                                config_from_dict, load_config, sample_virtual_camera,

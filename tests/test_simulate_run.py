@@ -111,6 +111,7 @@ def test_same_seed_gives_identical_checksums_whatever_the_workers(h36m_run, shar
     assert checksums(tmp_path / "a") == checksums(out)
     other = simulate_dataset("h36m", shared_data, tmp_path / "b",
                              config=with_views(SimulateConfig(seed=1), 1), log=None, **SUBSET)
+    assert other["shards"]["written"] == 5
     first, second = checksums(out), checksums(tmp_path / "b")
     for key in first:
         assert first[key]["keypoints_2d"] != second[key]["keypoints_2d"]

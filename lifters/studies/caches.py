@@ -31,7 +31,9 @@ TEST_SET_NOTES = {
            "still simulated)",
     OOD_VIEWS: "SYNTHETIC out-of-distribution: the test motion seen by virtual cameras closer, higher and with "
                "other focal lengths and image size than H36M's (a stand-in for a new dataset's cameras)",
-    OOD_3DHP: "REAL MPI-INF-3DHP frames through the real detector and depth backends (4 frames: indicative only)",
+    OOD_3DHP: "REAL MPI-INF-3DHP sample frames through the real detector (MediaPipe BlazePose) and depth backend "
+              "(BlazePose landmark z, kind landmark_z, while the lifters learnt simulated metric depth); frames "
+              "where nobody was detected are left out; 3 or 4 frames, so indicative only",
 }
 
 

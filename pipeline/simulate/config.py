@@ -4,7 +4,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from .noise import ConfidenceConfig, DepthNoiseConfig, NoiseConfig
 from .render import BodyModel
