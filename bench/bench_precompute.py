@@ -12,9 +12,10 @@ sequences per source, so 6 x 32 = 192 frames by default. Models: the embedded de
     LocalCluster of `--workers` processes x 1 thread, warmed up (models built on every worker,
     untimed), then the same sequences into another cache root. In both, every model is pinned to
     one thread (torch / OpenCV / BLAS pools and the video decoder; BlazePose's TFLite graph runs
-    its inference on one thread by itself). Prints frames/s of both, their ratio, and the share of
-    time outside model inference from the per-stage timings. The numbers depend on what else the
-    machine is running: the load average is printed with them.
+    its inference on one thread by itself). (a) and (b) alternate for `--rounds` rounds, so that
+    a change in the machine's other load hits both; prints frames/s of both per round and their
+    medians, the ratio, and the share of time outside model inference from the per-stage timings.
+    The numbers depend on what else the machine runs: the load average is printed with them.
 """
 from __future__ import annotations
 
@@ -58,88 +59,130 @@ def make_sequences(data: Path, folder: Path, frames: int, copies: int) -> None:
                     out.mux(pkt)
 
 
-def sequential(jobs, model_spec: dict, out: Path, config_hash: str) -> dict:
+def cpu_seconds(children: bool) -> float:
+    """CPU seconds (user + system, all threads) of this process, and of its children if asked
+    (the LocalCluster's nannies and workers)."""
+    import psutil
+
+    me = psutil.Process()
+    total = 0.0
+    for proc in [me] + (me.children(recursive=True) if children else []):
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+class Sequential:
     """The plain loop: same models, same shards, frame by frame, one process, one thread."""
-    from cache import write_shard
-    from pipeline.depth import build_depth
-    from pipeline.detect import build_detector
-    from pipeline.graph import pin_threads, shard_attrs
-    from pipeline.sources.video import iter_video_batches
 
-    pin_threads(1)
-    t0 = time.perf_counter()
-    det = build_detector(model_spec["detector"], **model_spec["detector_params"])
-    dep = build_depth(model_spec["depth"], **model_spec["depth_params"])
-    load = time.perf_counter() - t0
-    sec = {"decode": 0.0, "detect": 0.0, "depth": 0.0, "write": 0.0}
-    n = 0
-    t_start = time.perf_counter()
-    for job in jobs:
-        det.reset()
-        rows: dict[str, list] = {k: [] for k in ("keypoints_2d", "confidence", "depth", "frame_index", "bbox",
-                                                 "depth_valid")}
-        it = iter_video_batches(job.frames.paths[0], batch_size=1, threads=1)
-        size = None
-        while True:
-            t = time.perf_counter()
-            batch = next(it, None)
-            sec["decode"] += time.perf_counter() - t
-            if batch is None:
-                break
-            size = batch.frames.shape[2], batch.frames.shape[1]
-            t = time.perf_counter()
-            d = det(batch.frames)
-            sec["detect"] += time.perf_counter() - t
-            t = time.perf_counter()
-            z = dep(batch.frames, d)
-            sec["depth"] += time.perf_counter() - t
-            for k, v in (("keypoints_2d", d.keypoints), ("confidence", d.confidence), ("depth", z.depth),
-                         ("frame_index", batch.frame_index), ("bbox", d.bbox), ("depth_valid", z.valid)):
-                rows[k].append(v)
-            n += 1
-        t = time.perf_counter()
-        write_shard(out, job.key, {k: np.concatenate(v) for k, v in rows.items()},
-                    shard_attrs(job, det, dep, size, config_hash))
-        sec["write"] += time.perf_counter() - t
-    wall = time.perf_counter() - t_start
-    inference = sec["detect"] + sec["depth"]
-    return {"frames": n, "wall_s": wall, "fps": n / wall, "load_s": load, "stage_s": sec,
-            "outside_inference": 1 - inference / wall}
+    def __init__(self, model_spec: dict):
+        from pipeline.depth import build_depth
+        from pipeline.detect import build_detector
+        from pipeline.graph import pin_threads
 
+        pin_threads(1)
+        t0 = time.perf_counter()
+        self.det = build_detector(model_spec["detector"], **model_spec["detector_params"])
+        self.dep = build_depth(model_spec["depth"], **model_spec["depth_params"])
+        self.load_s = time.perf_counter() - t0
 
-def dask_graph(jobs, spec: dict, workers: int) -> dict:
-    from distributed import Client, LocalCluster, wait
+    def run(self, jobs, out: Path, config_hash: str) -> dict:
+        from cache import write_shard
+        from pipeline.graph import shard_attrs
+        from pipeline.report import StageClock
+        from pipeline.sources.video import iter_video_batches
 
-    from pipeline.graph import get_models, run_tasks
-
-    t0 = time.perf_counter()
-    env = {v: "1" for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      env=env, silence_logs=40) as cluster, Client(cluster) as client:
-        addrs = list(client.scheduler_info()["workers"])
-        wait([client.submit(get_models, spec, workers=[a], pure=False, allow_other_workers=False) for a in addrs])
-        warm = time.perf_counter() - t0
+        sec = {"decode": 0.0, "detect": 0.0, "depth": 0.0, "write": 0.0}
+        cpu_sec = dict(sec)
+        clock = StageClock(sec, cpu_sec)
+        n = 0
+        cpu0 = cpu_seconds(children=False)
         t_start = time.perf_counter()
-        results, n_workers = run_tasks(jobs, spec, scheduler=cluster.scheduler_address, progress=False)
+        for job in jobs:
+            self.det.reset()
+            rows: dict[str, list] = {k: [] for k in ("keypoints_2d", "confidence", "depth", "frame_index", "bbox",
+                                                     "depth_valid")}
+            it = iter_video_batches(job.frames.paths[0], batch_size=1, threads=1)
+            size = None
+            while True:
+                with clock("decode"):
+                    batch = next(it, None)
+                if batch is None:
+                    break
+                size = batch.frames.shape[2], batch.frames.shape[1]
+                with clock("detect"):
+                    d = self.det(batch.frames)
+                with clock("depth"):
+                    z = self.dep(batch.frames, d)
+                for k, v in (("keypoints_2d", d.keypoints), ("confidence", d.confidence), ("depth", z.depth),
+                             ("frame_index", batch.frame_index), ("bbox", d.bbox), ("depth_valid", z.valid)):
+                    rows[k].append(v)
+                n += 1
+            with clock("write"):
+                write_shard(out, job.key, {k: np.concatenate(v) for k, v in rows.items()},
+                            shard_attrs(job, self.det, self.dep, size, config_hash))
         wall = time.perf_counter() - t_start
-    failed = [r.failure for r in results if r.status != "written"]
-    if failed:
-        raise RuntimeError(f"Dask run failed: {failed}")
-    sec = {s: sum(r.seconds.get(s, 0.0) for r in results) for s in results[0].seconds}
-    busy = sum(sec.values())
-    inference = sec["detect"] + sec["depth"]
-    n = sum(r.n_frames for r in results)
-    return {"frames": n, "wall_s": wall, "fps": n / wall, "startup_and_load_s": warm, "stage_s": sec,
-            "outside_inference_tasks": 1 - inference / busy,
-            "outside_inference_wall": 1 - inference / (wall * n_workers), "workers": n_workers}
+        cpu = cpu_seconds(children=False) - cpu0
+        inference = sec["detect"] + sec["depth"]
+        return {"frames": n, "wall_s": wall, "fps": n / wall, "cpu_s": cpu, "stage_s": sec, "stage_cpu_s": cpu_sec,
+                "outside_inference": 1 - inference / wall}
+
+
+class DaskGraph:
+    """A warm LocalCluster (models built on every worker before timing) running pipeline.graph."""
+
+    def __init__(self, spec: dict, workers: int):
+        from distributed import Client, wait
+
+        from pipeline.graph import get_models, local_cluster
+
+        t0 = time.perf_counter()
+        self.cluster = local_cluster(workers, threads=1)  # the cluster `auglift precompute` starts
+        with Client(self.cluster) as client:
+            addrs = list(client.scheduler_info()["workers"])
+            wait([client.submit(get_models, spec, workers=[a], pure=False, allow_other_workers=False)
+                  for a in addrs])
+        self.startup_s = time.perf_counter() - t0
+
+    def run(self, jobs, spec: dict) -> dict:
+        from pipeline.graph import run_tasks
+
+        cpu0 = cpu_seconds(children=True)
+        t_start = time.perf_counter()
+        results, n_workers = run_tasks(jobs, spec, scheduler=self.cluster.scheduler_address, progress=False)
+        wall = time.perf_counter() - t_start
+        cpu = cpu_seconds(children=True) - cpu0
+        failed = [r.failure for r in results if r.status != "written"]
+        if failed:
+            raise RuntimeError(f"Dask run failed: {failed}")
+        sec = {s: sum(r.seconds.get(s, 0.0) for r in results) for s in results[0].seconds}
+        cpu_sec = {s: sum(r.cpu_seconds.get(s, 0.0) for r in results) for s in results[0].cpu_seconds}
+        busy = sum(sec.values())
+        inference = sec["detect"] + sec["depth"]
+        n = sum(r.n_frames for r in results)
+        return {"frames": n, "wall_s": wall, "fps": n / wall, "cpu_s": cpu, "stage_s": sec, "stage_cpu_s": cpu_sec,
+                "workers": n_workers,
+                "outside_inference_tasks": 1 - inference / busy,
+                "outside_inference_wall": 1 - inference / (wall * n_workers)}
+
+    def close(self):
+        self.cluster.close()
 
 
 def main(argv=None) -> dict:
+    from pipeline.precompute import PrecomputeConfig as PrecomputeConfigDefault
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("AUGLIFT_DATA", REPO.parent / "shared" / "data")))
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--frames", type=int, default=32, help="frames per sequence")
     ap.add_argument("--copies", type=int, default=2, help="sequences per source (3 sources)")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating (a), (b) runs; medians are reported")
+    ap.add_argument("--batch-size", type=int, default=PrecomputeConfigDefault.batch_size,
+                    help="frames per model call in (b) (the default of auglift precompute)")
     ap.add_argument("--detector", default="mediapipe")
     ap.add_argument("--depth", default="landmark-z")
     ap.add_argument("--depth-param", action="append", default=[], metavar="KEY=VALUE")
@@ -151,30 +194,63 @@ def main(argv=None) -> dict:
     from pipeline.jobs import video_jobs
     from pipeline.precompute import PrecomputeConfig, parse_params
 
+    rounds = []
     with tempfile.TemporaryDirectory(prefix="bench_precompute_") as tmp:
         tmp = Path(tmp)
         (tmp / "videos").mkdir()
         make_sequences(args.data, tmp / "videos", args.frames, args.copies)
         jobs = video_jobs(tmp / "videos")
         cfg = PrecomputeConfig(detector=args.detector, depth=args.depth, depth_params=parse_params(args.depth_param),
-                               batch_size=8, threads=1)
+                               batch_size=args.batch_size, threads=1)
         chash = config_hash(cfg.content("videos"))
-        seq = sequential(jobs, cfg.model_spec(), tmp / "seq", chash)
-        par = dask_graph(jobs, spec_for(cfg, tmp / "dask", chash), args.workers)
-    load = os.getloadavg()
-    result = {"cpus": os.cpu_count(), "loadavg_1_5_15": [round(v, 2) for v in load], "sequences": len(jobs),
-              "models": f"{args.detector} + {args.depth}", "sequential": seq, "dask": par,
-              "ratio": par["fps"] / seq["fps"]}
-    print(f"frames: {seq['frames']} in {len(jobs)} sequences; {result['models']}; {result['cpus']} CPUs, "
-          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    print(f"(a) sequential loop : {seq['fps']:6.2f} frames/s  ({seq['wall_s']:.2f} s; models loaded in "
-          f"{seq['load_s']:.2f} s, untimed); outside inference {100 * seq['outside_inference']:.1f} %")
-    print(f"(b) Dask graph, {par['workers']} workers: {par['fps']:6.2f} frames/s  ({par['wall_s']:.2f} s; cluster "
-          f"start + model load {par['startup_and_load_s']:.2f} s, untimed)")
-    print(f"    ratio (b)/(a): {result['ratio']:.2f}  (target >= 1.6 on 2 cores)")
-    print(f"    outside inference: {100 * par['outside_inference_tasks']:.1f} % of task time, "
-          f"{100 * par['outside_inference_wall']:.1f} % of workers' wall time (target <= 15 %)")
-    print("    stage seconds (sum over tasks): " + ", ".join(f"{k} {v:.2f}" for k, v in par["stage_s"].items()))
+        seq = Sequential(cfg.model_spec())
+        par = DaskGraph(spec_for(cfg, tmp / "warm", chash), args.workers)
+        try:
+            for r in range(args.rounds):
+                load = os.getloadavg()[0]
+                a = seq.run(jobs, tmp / f"seq{r}", chash)
+                b = par.run(jobs, spec_for(cfg, tmp / f"dask{r}", chash))
+                rounds.append({"loadavg_1min_before": round(load, 2), "sequential": a, "dask": b,
+                               "ratio": b["fps"] / a["fps"]})
+        finally:
+            par.close()
+    med = lambda xs: float(np.median(xs))  # noqa: E731
+    result = {"cpus": os.cpu_count(), "sequences": len(jobs), "frames": rounds[0]["sequential"]["frames"],
+              "models": f"{args.detector} + {args.depth}", "model_load_s": seq.load_s,
+              "cluster_start_and_load_s": par.startup_s, "rounds": rounds,
+              "fps_sequential": med([r["sequential"]["fps"] for r in rounds]),
+              "fps_dask": med([r["dask"]["fps"] for r in rounds]),
+              "outside_inference_tasks": med([r["dask"]["outside_inference_tasks"] for r in rounds]),
+              "outside_inference_wall": med([r["dask"]["outside_inference_wall"] for r in rounds]),
+              "outside_inference_sequential": med([r["sequential"]["outside_inference"] for r in rounds])}
+    result["ratio"] = result["fps_dask"] / result["fps_sequential"]
+    # CPU cost per frame, which other load on the machine hardly changes: how much extra work the
+    # graph does (scheduling, IPC, one model per worker). On an otherwise idle machine with
+    # `workers` free cores, the ratio could at best be workers x (CPU/frame seq) / (CPU/frame Dask):
+    # an ESTIMATE (it ignores idle tails and memory-bandwidth contention), not a measurement.
+    cpu_a = med([r["sequential"]["cpu_s"] / r["sequential"]["frames"] for r in rounds])
+    cpu_b = med([r["dask"]["cpu_s"] / r["dask"]["frames"] for r in rounds])
+    result.update(cpu_ms_per_frame_sequential=1000 * cpu_a, cpu_ms_per_frame_dask=1000 * cpu_b,
+                  idle_machine_ratio_estimate=min(args.workers, os.cpu_count() or 1) * cpu_a / cpu_b)
+    print(f"frames: {result['frames']} in {len(jobs)} sequences; {result['models']}; {result['cpus']} CPUs; "
+          f"untimed: models {seq.load_s:.2f} s, cluster start + worker models {par.startup_s:.2f} s")
+    for i, r in enumerate(rounds):
+        a, b = r["sequential"], r["dask"]
+        print(f"round {i}: load avg {r['loadavg_1min_before']:.2f} | (a) {a['fps']:6.2f} frames/s | "
+              f"(b) {b['fps']:6.2f} frames/s | ratio {r['ratio']:.2f} | outside inference (a) "
+              f"{100 * a['outside_inference']:.1f} %, (b) {100 * b['outside_inference_tasks']:.1f} % of task time, "
+              f"{100 * b['outside_inference_wall']:.1f} % of worker wall time")
+        for name, x in (("(a)", a), ("(b)", b)):
+            print(f"         {name} wall s: " + ", ".join(f"{k} {v:.2f}" for k, v in x["stage_s"].items() if v > 0.005)
+                  + f" | CPU s: total {x['cpu_s']:.2f}, "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in x["stage_cpu_s"].items() if v > 0.005))
+    print(f"median: (a) sequential {result['fps_sequential']:.2f} frames/s, (b) Dask x{args.workers} "
+          f"{result['fps_dask']:.2f} frames/s, ratio {result['ratio']:.2f} (target >= 1.6 on 2 cores)")
+    print(f"median time outside inference in (b): {100 * result['outside_inference_tasks']:.1f} % of task time, "
+          f"{100 * result['outside_inference_wall']:.1f} % of worker wall time (target <= 15 %)")
+    print(f"CPU per frame: (a) {result['cpu_ms_per_frame_sequential']:.1f} ms, (b) {result['cpu_ms_per_frame_dask']:.1f} ms"
+          f" (all processes of the cluster); ESTIMATED ratio on an idle machine with {args.workers} free cores: "
+          f"{result['idle_machine_ratio_estimate']:.2f}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     return result

@@ -9,11 +9,12 @@ streaming dataset's peak memory as the number of shards grows.
     timed, so (b) is an upper bound on what any loader can reach), shuffled with randperm and
     indexed per batch.
 Both train the same SimpleBaseline (paper size) with the same batch size, optimiser and thread
-count for the same number of steps, after the same warm-up; samples/s = batch * steps / time.
+count for the same number of steps, after the same warm-up, in alternating timed rounds (so that
+load from other processes affects both alike); samples/s = batch * steps / time.
 The target is (a)/(b) >= 0.9.
 
-Memory: a fresh subprocess streams one epoch over N shards (N = 10 and 40 by default), without
-training, and reports its peak RSS (ru_maxrss) and the tracemalloc peak of Python/numpy
+Memory: a fresh subprocess streams one epoch over N shards (N = 10, 40 and 160 by default), without
+training, and reports its peak RSS (VmHWM) and the tracemalloc peak of Python/numpy
 allocations. With a bounded shuffle buffer these should not grow with N.
 """
 from __future__ import annotations
@@ -65,21 +66,32 @@ def memory_batches(x, y, batch):
             yield {"inputs": x[idx], "target": y[idx]}
 
 
-def train_rate(batches, channels: int, args) -> float:
-    torch.manual_seed(0)
-    model = build_model("simple_baseline", channels)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    model.train()
-    t0 = None
-    for step in range(args.warmup + args.steps):
-        if step == args.warmup:
-            t0 = time.perf_counter()
-        b = next(batches)
-        loss = masked_mpjpe(model(b["inputs"]), b["target"])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return args.batch * args.steps / (time.perf_counter() - t0)
+class Trainer:
+    """One SimpleBaseline + optimiser fed by one batch source; times its own steps."""
+
+    def __init__(self, batches, channels: int):
+        torch.manual_seed(0)
+        self.batches = batches
+        self.model = build_model("simple_baseline", channels).train()
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-3)
+        self.seconds, self.samples = 0.0, 0
+
+    def run(self, steps: int, timed: bool = True) -> None:
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            b = next(self.batches)
+            loss = masked_mpjpe(self.model(b["inputs"]), b["target"])
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            if timed:
+                self.samples += len(b["inputs"])
+        if timed:
+            self.seconds += time.perf_counter() - t0
+
+    @property
+    def rate(self) -> float:
+        return self.samples / self.seconds
 
 
 def peak_rss_mb() -> float:
@@ -118,11 +130,12 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=6, help="alternating timed rounds of (a) and (b)")
     ap.add_argument("--num-workers", type=int, default=0)
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--shuffle-buffer", type=int, default=16384)
     ap.add_argument("--max-shards", type=int, default=60, help="shards used for the throughput part")
-    ap.add_argument("--memory-shards", default="10,40")
+    ap.add_argument("--memory-shards", default="10,40,160")
     ap.add_argument("--memory-buffer", type=int, default=2048,
                     help="shuffle buffer (windows) for the memory part: below the 10-shard window count, so "
                          "that both runs fill it and only the number of shards differs")
@@ -139,10 +152,17 @@ def main() -> None:
           f"batch {args.batch}, {args.steps} timed steps after {args.warmup}, torch threads "
           f"{torch.get_num_threads()}, DataLoader workers {args.num_workers}")
     x, y = in_memory(infos, codec)
-    mem = train_rate(memory_batches(x, y, args.batch), codec.in_channels, args)
-    del x, y
     ds, loader = make_stream(infos, codec, args, args.shuffle_buffer)
-    stream = train_rate(endless(ds, loader), codec.in_channels, args)
+    mem = Trainer(memory_batches(x, y, args.batch), codec.in_channels)
+    stream = Trainer(endless(ds, loader), codec.in_channels)
+    mem.run(args.warmup, timed=False)
+    stream.run(args.warmup, timed=False)
+    # Alternate short timed rounds so that a change in load from other processes hits both alike.
+    per_round = max(1, args.steps // args.rounds)
+    for r in range(args.rounds):
+        for trainer in ((mem, stream) if r % 2 == 0 else (stream, mem)):
+            trainer.run(per_round)
+    mem, stream = mem.rate, stream.rate
     print(f"(a) streaming from Zarr: {stream:8.0f} samples/s")
     print(f"(b) in-memory tensors:   {mem:8.0f} samples/s  (codec precomputed, not timed)")
     print(f"ratio (a)/(b) = {stream / mem:.3f}  (target >= 0.9)")

@@ -212,7 +212,14 @@ def markdown(report: dict) -> str:
               "PCK@150 mm and AUC (0-150 mm) in %." + (" Test-time flip averaging on." if report.get("flip_test") else ""),
               "", "Test sets: " + "; ".join(f"**{n}** = {s['shards']} shards, {s['frames']} frames, depth "
                                              f"{'/'.join(s['depth_kinds'])}" for n, s in report["test_sets"].items()), ""]
-    lines += ["## MPJPE (mm), lower is better", "", "| Model (channels) | " + " | ".join(tests) + " |",
+    lines += ["## Checkpoints", "", "| Model (channels) | Checkpoint | Epochs | Trained on | Frames | Depth kind | "
+              "Cache config hashes |", "|---|---|---:|---|---:|---|---|"]
+    for c in report["checkpoints"]:
+        t = c["train_shards"]
+        lines.append(f"| {c['label']} | `{c['path']}` | {c.get('epochs_done')} | {'/'.join(t.get('datasets', []))} "
+                     f"{','.join(t.get('subjects', []))} ({t.get('count')} shards) | {t.get('frames')} | "
+                     f"{'/'.join(t.get('depth_kinds', []))} | {', '.join(t.get('config_hashes', []))} |")
+    lines += ["", "## MPJPE (mm), lower is better", "", "| Model (channels) | " + " | ".join(tests) + " |",
               "|---|" + "---:|" * len(tests)]
     for lab in labels:
         lines.append(f"| {lab} | " + " | ".join(_fmt(report["results"][lab][t]["mpjpe"]) for t in tests) + " |")

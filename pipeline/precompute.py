@@ -10,7 +10,7 @@ checkpoints (see pipeline/detect/rtmpose.py, pipeline/depth/depth_anything.py).
 Resume: a shard that verifies and carries this run's config hash is skipped; one that fails
 verification is rewritten; a verified shard from another configuration is a failure unless
 `overwrite`. Every run writes `<out>/expected_keys.txt` (all keys of the dataset, whatever
-`part`) and a JSON report under `<out>/reports/`.
+`part`, next to those of other datasets in the same root) and a JSON report under `<out>/reports/`.
 """
 from __future__ import annotations
 

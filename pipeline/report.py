@@ -38,6 +38,8 @@ class SequenceResult:
     n_frames: int = 0               # frames written (0 when skipped or failed)
     n_empty: int = 0                # frames where no person was detected
     seconds: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
+    # CPU seconds of the whole worker process (all threads: model pools included) per stage
+    cpu_seconds: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
     failure: Failure | None = None
     note: str = ""                  # e.g. why a shard was skipped or replaced
     worker: str = ""                # host:pid of the process that ran the task
@@ -49,18 +51,20 @@ class SequenceResult:
 
 
 class StageClock:
-    """Accumulates wall seconds per stage: `with clock("detect"): ...`."""
+    """Accumulates wall and process-CPU seconds per stage: `with clock("detect"): ...`."""
 
-    def __init__(self, seconds: dict[str, float]):
+    def __init__(self, seconds: dict[str, float], cpu_seconds: dict[str, float] | None = None):
         self.seconds = seconds
+        self.cpu_seconds = cpu_seconds if cpu_seconds is not None else {}
 
     @contextmanager
     def __call__(self, stage: str):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - t0
+            self.cpu_seconds[stage] = self.cpu_seconds.get(stage, 0.0) + time.process_time() - c0
 
 
 def summarise(results: list[SequenceResult], wall_seconds: float, workers: int) -> dict[str, Any]:
@@ -77,6 +81,7 @@ def summarise(results: list[SequenceResult], wall_seconds: float, workers: int) 
         "wall_seconds": round(wall_seconds, 3),
         "frames_per_second": round(frames / wall_seconds, 3) if wall_seconds > 0 else None,
         "stage_seconds": {s: round(v, 3) for s, v in stage.items()},
+        "stage_cpu_seconds": {s: round(sum(r.cpu_seconds.get(s, 0.0) for r in results), 3) for s in STAGES},
         # share of task time outside model inference (decode, write, load, ...)
         "outside_inference_share_of_tasks": round(1 - inference / busy, 4) if busy > 0 else None,
         # share of the workers' wall-clock capacity not spent in inference (adds scheduling, idle)

@@ -69,6 +69,20 @@ def test_blazepose_one_pose_per_frame_in_a_crowd(blazepose, shared_data):
     assert (kp[..., 0] > -50).all() and (kp[..., 0] < 1010).all()
 
 
+def test_blazepose_tracking_mode_restarts_per_sequence(shared_data):
+    batch = next(iter_video_batches(shared_data / "videos" / "posetrack_000001.mp4", batch_size=5))
+    det = build_detector("mediapipe", static_image_mode=False)
+    try:
+        first = det(batch.frames)
+        det.reset()  # what precompute does between sequences
+        again = det(batch.frames)
+    finally:
+        det.close()
+    # without the reset the second pass would start from the first pass's last pose
+    np.testing.assert_array_equal(first.keypoints, again.keypoints)
+    assert first.found.all()
+
+
 def test_blazepose_refuses_weights_it_would_download():
     with pytest.raises(ValueError, match="download"):
         build_detector("mediapipe", model_complexity=2)

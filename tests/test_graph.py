@@ -19,10 +19,9 @@ from pipeline.skeleton import to_h36m17
 
 @pytest.fixture(scope="module")
 def cluster():
-    from distributed import LocalCluster
+    from pipeline.graph import local_cluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=40) as c:
+    with local_cluster(2) as c:  # the cluster the command starts, shared by this module's tests
         yield c
 
 

@@ -276,8 +276,8 @@ def test_trained_lifters_are_reused_and_evaluated(tmp_path):
     assert ctx.train("sb-xycd", cfg) == first and first.stat().st_mtime_ns == stamp   # reused, not retrained
     cfg2 = train_config(ctx, lifter, "xycd", [str(cache)], Schedule(epochs=2, batch_size=16, stride=1),
                         val=[str(cache)], train_subjects=("S1",), val_subjects=("S8",))
-    ctx.train("sb-xycd", cfg2)                               # a changed config retrains
-    assert first.stat().st_mtime_ns != stamp
+    second = ctx.train("sb-xycd", cfg2)                      # a changed config trains anew, elsewhere
+    assert second != first and second.exists() and first.stat().st_mtime_ns == stamp
     res = ctx.evaluate({"sb xycd": first}, {"test": [str(cache)]}, {"test": ["S9"]})
     r = res["sb xycd"]["test"]
     assert r["frames"] == 48 and np.isfinite(r["mpjpe"]) and 0 <= r["pck"] <= 100
@@ -289,3 +289,16 @@ def test_lifter_labels_and_slugs():
     lf = Lifter("videopose3d", "vp3d-9", (("channels", 128),))
     assert lf.label == "videopose3d [vp3d-9; channels=128]"
     assert lf.slug == "videopose3d-vp3d-9-channels128"
+
+
+def test_cli_lists_studies_and_refuses_unknown_names():
+    from click.testing import CliRunner
+
+    from cli import main
+    from lifters.studies import STUDIES
+
+    out = CliRunner().invoke(main, ["study", "list"])
+    assert out.exit_code == 0
+    assert [line.split()[0] for line in out.output.strip().splitlines()] == list(STUDIES)
+    bad = CliRunner().invoke(main, ["study", "run", "tabel2", "--out", "x", "--work", "y"])
+    assert bad.exit_code != 0 and "unknown study ['tabel2']" in bad.output

@@ -27,9 +27,9 @@ STUDIES: dict[str, str] = {
     "latency": "lifters.studies.latency",
     "cross_input": "lifters.studies.cross_input",
     "box_rescale": "lifters.studies.box_rescale",
+    "end_to_end": "lifters.studies.end_to_end",
     "ordinal": "lifters.studies.ordinal",
     "sequence_length": "lifters.studies.sequence_length",
-    "end_to_end": "lifters.studies.end_to_end",
 }
 
 

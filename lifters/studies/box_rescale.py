@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from . import caches, cross_input
 from .common import StudyResult, delta_pct, fmt_delta, md_table
-from .context import Lifter, Schedule, summary_metrics
+from .context import Lifter, Schedule, schedule_note, summary_metrics
 from .paper import NA
 
 TITLE = "Box rescaling ablation (paper Tables 4 and 8)"
@@ -28,7 +28,8 @@ class Config:
     @classmethod
     def for_size(cls, size: str) -> "Config":
         base = cross_input.Config.for_size(size)
-        return cls(base.lifters, base.schedule, base.data)
+        # On CPU only the single-frame lifter (the "on" rows are the cross-input study's lifters).
+        return cls(base.lifters[:1] if size == "small" else base.lifters, base.schedule, base.data)
 
 
 def data_description(ctx, cfg: Config) -> dict:
@@ -70,6 +71,7 @@ def run(ctx, cfg: Config) -> StudyResult:
                                      for t in columns for m in [summary_metrics(results[lab][t])]], numeric_from=2))
     res.add("Test sets", "\n".join(f"- **{t}**: {caches.TEST_SET_NOTES[t]}" for t in columns))
     res.add("Reading", _reading(deltas, keys))
+    res.add("Training", schedule_note(ctx, cfg.schedule))
     res.data = {"results": {lab: {t: summary_metrics(results[lab][t]) for t in columns} for lab in ckpts},
                 "delta_pct_off_vs_on": deltas}
     return res

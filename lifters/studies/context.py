@@ -68,9 +68,11 @@ class StudyContext:
         from lifters.config import config_to_dict
         from lifters.train import train
 
-        out = self.work / "train" / name
-        cfg = dataclasses.replace(cfg, out=str(out))
+        # The directory carries a hash of the configuration: two studies that train a lifter of
+        # the same name on different schedules never overwrite each other.
         want = _comparable(config_to_dict(cfg))
+        out = self.work / "train" / f"{name}-{config_key(want)}"
+        cfg = dataclasses.replace(cfg, out=str(out))
         done = out / "study_done.json"
         pick = out / ("best.pt" if cfg.data.val else "last.pt")
         if done.exists() and pick.exists():
@@ -114,10 +116,11 @@ class Schedule:
     """How long and on what a study's lifters train (the part that depends on --size)."""
 
     epochs: int = 4
-    batch_size: int = 512
+    batch_size: int = 256
     lr: float = 1.0e-3
     lr_decay: float = 0.9
-    stride: int = 2                    # frames between training windows
+    stride: int = 4                    # frames between training windows
+    val_every: int = 2                 # epochs between validations on S8 (the best one is kept)
     max_steps: int | None = None
 
 
@@ -138,6 +141,20 @@ class Lifter:
         return f"{self.model}-{self.preset}{extra}".replace(" ", "").replace("(", "").replace(")", "").replace(",", "_")
 
 
+def schedule_note(ctx: "StudyContext", schedule: Schedule) -> str:
+    """What every training study says about its training budget."""
+    text = (f"Training ({ctx.size} size): {schedule.epochs} epochs, batch {schedule.batch_size}, a window every "
+            f"{schedule.stride} frames, learning rate {schedule.lr:g} x {schedule.lr_decay:g} per epoch, seed "
+            f"{ctx.seed}; the checkpoint kept is the one with the lowest MPJPE on S8 (validated every "
+            f"{schedule.val_every} epoch(s)); no number was chosen on S9/S11.")
+    if ctx.size == "small":
+        text += (" This is a CPU-sized run (minutes per lifter on 2 cores, reduced widths): absolute errors are far "
+                 "above the paper's, which trains paper-sized lifters for many epochs on a GPU. Read the tables "
+                 "for directions (which input is better where), not for values; `--size full` is the paper-sized "
+                 "setting.")
+    return text
+
+
 def train_config(ctx: "StudyContext", lifter: Lifter, channels: str, train: Sequence[str], schedule: Schedule,
                  val: Sequence[str] = (), box_rescale: bool = True, ordinal_bin: float | None = None,
                  train_subjects: Sequence[str] = TRAIN_SUBJECTS, val_subjects: Sequence[str] = VAL_SUBJECTS):
@@ -154,6 +171,7 @@ def train_config(ctx: "StudyContext", lifter: Lifter, channels: str, train: Sequ
     cfg.data.val = [str(v) for v in val]
     cfg.data.val_subjects = list(val_subjects) if val else None
     cfg.data.stride = schedule.stride
+    cfg.val_every = schedule.val_every
     o = cfg.optim
     o.epochs, o.batch_size, o.lr, o.lr_decay, o.max_steps = (schedule.epochs, schedule.batch_size, schedule.lr,
                                                             schedule.lr_decay, schedule.max_steps)
@@ -161,10 +179,19 @@ def train_config(ctx: "StudyContext", lifter: Lifter, channels: str, train: Sequ
     return cfg
 
 
+def config_key(comparable: dict) -> str:
+    """Short hash of a comparable training config (names its run directory)."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(comparable, sort_keys=True).encode()).hexdigest()[:8]
+
+
 def _comparable(d: dict) -> dict:
-    """A config as compared for reuse: where it runs does not change what it computes."""
+    """A config as compared for reuse: where it runs (and where it writes) does not change what it
+    computes."""
     d = json.loads(json.dumps(d))
     d.pop("device", None)
+    d.pop("out", None)
     d.get("data", {}).pop("num_workers", None)
     return d
 
