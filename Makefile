@@ -68,7 +68,7 @@ experiments:
 # its landmark z). DATASET=videos|samples|images|<adapter>; ROOT=the frames' folder (default:
 # DATA/videos, DATA/samples, DATA for adapters); OUT=the cache root. Re-running resumes (shards
 # that verify are skipped). Other models, clusters, job arrays: `auglift precompute --help`,
-# docs/cluster.md.
+# pipeline/CLUSTER.md.
 precompute:
 	$(BIN)/auglift precompute --dataset $(DATASET) --data-root $(DATA) $(if $(ROOT),--root $(ROOT)) --out $(OUT)
 
@@ -84,11 +84,11 @@ simulate:
 
 # SimpleBaseline on Human3.6M GROUND-TRUTH 2D (3D projected through the real cameras), trained
 # on S1 S5 S6 S7 S8, tested on every frame of S9 S11 -> results/h36m_simple_baseline_gt2d.md.
-# About an hour on a shared 2-core CPU (configs/simple_baseline_h36m_gt2d.yaml).
+# About an hour on a shared 2-core CPU (lifters/configs/simple_baseline_h36m_gt2d.yaml).
 .PHONY: train-gt
 train-gt:
 	$(BIN)/auglift cache build-gt --dataset h36m --data-root $(DATA) --out runs/cache/h36m_gt
-	$(BIN)/auglift train --config configs/simple_baseline_h36m_gt2d.yaml --quiet
+	$(BIN)/auglift train --config lifters/configs/simple_baseline_h36m_gt2d.yaml --quiet
 	$(BIN)/auglift evaluate --checkpoint runs/simple_baseline_gt2d/last.pt --test runs/cache/h36m_gt \
 		--subjects S9,S11 --name "H36M S9+S11 (GT 2D)" --out results/h36m_simple_baseline_gt2d --quiet
 

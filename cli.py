@@ -216,7 +216,7 @@ def cache_build_gt(dataset, data_root, out, subjects, split, actions, backend) -
 
 @main.command("train")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="YAML TrainConfig (see configs/); the options below override it.")
+              help="YAML TrainConfig (see lifters/configs/); the options below override it.")
 @click.option("--model", help="Lifter: simple_baseline, videopose3d, poseformer, motionbert.")
 @click.option("--preset", help="Model size preset (see lifters/models/__init__.py).")
 @click.option("--channels", type=click.Choice(["xy", "xyc", "xycd", "xyo", "xyd"]), help="Cue channel set.")

@@ -12,7 +12,7 @@ GPU at a time.
 
 Clusters: by default a `LocalCluster` (n worker processes x 1 thread) is started and stopped by
 the run; `scheduler="tcp://host:8786"` attaches to an existing one (dask-jobqueue, dask-cuda:
-see docs/cluster.md). `workers=0` runs the tasks inline in this process (debugging).
+see pipeline/CLUSTER.md). `workers=0` runs the tasks inline in this process (debugging).
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from .report import SequenceResult, StageClock
 # tick, a 100 ms memory monitor. Measured here, an idle 2-worker LocalCluster burns ~10 % of a
 # core with them and ~1.3 % with these, which matters when every core runs a model. Our tasks
 # take seconds to hours, so coarse monitoring loses nothing. Applied to the clusters this module
-# starts; for an external cluster, put them in the workers' Dask config (docs/cluster.md).
+# starts; for an external cluster, put them in the workers' Dask config (pipeline/CLUSTER.md).
 QUIET_DASK_CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",

@@ -111,7 +111,7 @@ def test_checkpoint_is_plain_data(gt_cache, tmp_path):
 
 
 def test_config_yaml_round_trip_and_errors(tmp_path):
-    cfg = load_config(REPO / "configs" / "simple_baseline_h36m_gt2d.yaml")
+    cfg = load_config(REPO / "lifters" / "configs" / "simple_baseline_h36m_gt2d.yaml")
     assert cfg.model.name == "simple_baseline" and cfg.codec.channels == "xy"
     path = save_config(cfg, tmp_path / "c.yaml")
     assert config_to_dict(load_config(path)) == config_to_dict(cfg)
