@@ -92,5 +92,16 @@ train-gt:
 	$(BIN)/auglift evaluate --checkpoint runs/simple_baseline_gt2d/last.pt --test runs/cache/h36m_gt \
 		--subjects S9,S11 --name "H36M S9+S11 (GT 2D)" --out results/h36m_simple_baseline_gt2d --quiet
 
+# Every benchmark, each printing ours against its baseline side by side (bench/*.py say how).
+# bench_stream reads the simulated H36M cache of `make demo` (resumed or made here).
+BENCH_CACHE ?= $(DEMO)/sim
+bench:
+	$(BIN)/python bench/bench_cues.py
+	$(BIN)/python bench/bench_h36m_load.py --data $(DATA)
+	$(BIN)/python bench/bench_precompute.py --data $(DATA)
+	$(BIN)/auglift simulate --dataset h36m --data-root $(DATA) --out $(BENCH_CACHE) --workers 2
+	$(BIN)/python bench/bench_stream.py --cache $(BENCH_CACHE)
+	$(BIN)/python bench/bench_simulate.py --data-root $(DATA)
+
 clean:
 	rm -rf runs .pytest_cache

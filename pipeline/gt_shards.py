@@ -17,7 +17,6 @@ Building is resumable: a shard that verifies and carries this builder's config h
 from __future__ import annotations
 
 import time
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Callable
 
@@ -74,16 +73,10 @@ def build_gt_shards(dataset: str, data_root: str | Path, out: str | Path, *, sub
     naming each failed sequence (the good shards stay written).
     """
     from cache import config_hash, key_for, open_shard, shard_path, verify_shard, write_shard
-    from pipeline.sources.base import get_dataset
+    from pipeline.sources.base import select_sequences
 
     t0 = time.perf_counter()
-    adapter = get_dataset(dataset, data_root)
-    refs = adapter.list_sequences(split=split, subjects=list(subjects) if subjects else None)
-    if actions:
-        refs = [r for r in refs if any(fnmatchcase(str(r.action), a) for a in actions)]
-    if not refs:
-        raise ValueError(f"no {dataset} sequences under {data_root} match subjects={subjects}, split={split}, "
-                         f"actions={actions}")
+    adapter, refs = select_sequences(dataset, data_root, split, subjects, actions)
     chash = config_hash(gt_config(dataset))
     counts = {"written": 0, "kept": 0, "failed": 0}
     frames, errors = 0, []

@@ -21,6 +21,21 @@ def check_input(x: torch.Tensor, num_joints: int, in_channels: int, model: str) 
         )
 
 
+class LifterModule(nn.Module):
+    """Base of the four lifters: `config` says how many frames a prediction sees and whether the
+    model predicts the centre frame of its window or every frame."""
+
+    config: object
+
+    @property
+    def receptive_field(self) -> int:
+        return self.config.receptive_field
+
+    @property
+    def predicts(self) -> str:
+        return self.config.predicts
+
+
 class DropPath(nn.Module):
     """Stochastic depth: drop a whole residual branch per sample while training."""
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .layers import Attention, DropPath, Mlp, check_input, drop_path_schedule, init_transformer_weights
+from .layers import LifterModule, Attention, DropPath, Mlp, check_input, drop_path_schedule, init_transformer_weights
 
 
 @dataclass
@@ -93,7 +93,7 @@ class _DualStreamLayer(nn.Module):
         return alpha[..., :1] * x_st + alpha[..., 1:] * x_ts
 
 
-class MotionBERT(nn.Module):
+class MotionBERT(LifterModule):
     name = "motionbert"
 
     def __init__(self, config: MotionBERTConfig) -> None:
@@ -115,14 +115,6 @@ class MotionBERT(nn.Module):
             # Start from an even blend of the two streams and let training tilt it.
             nn.init.zeros_(layer.fuse.weight)
             nn.init.constant_(layer.fuse.bias, 0.5)
-
-    @property
-    def receptive_field(self) -> int:
-        return self.config.receptive_field
-
-    @property
-    def predicts(self) -> str:
-        return self.config.predicts
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config

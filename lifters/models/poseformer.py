@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .layers import TransformerBlock, check_input, drop_path_schedule, init_transformer_weights
+from .layers import LifterModule, TransformerBlock, check_input, drop_path_schedule, init_transformer_weights
 
 
 @dataclass
@@ -54,7 +54,7 @@ class PoseFormerConfig:
         return "center"
 
 
-class PoseFormer(nn.Module):
+class PoseFormer(LifterModule):
     name = "poseformer"
 
     def __init__(self, config: PoseFormerConfig) -> None:
@@ -81,14 +81,6 @@ class PoseFormer(nn.Module):
         self.apply(init_transformer_weights)
         nn.init.trunc_normal_(self.spatial_pos, std=0.02)
         nn.init.trunc_normal_(self.temporal_pos, std=0.02)
-
-    @property
-    def receptive_field(self) -> int:
-        return self.config.receptive_field
-
-    @property
-    def predicts(self) -> str:
-        return self.config.predicts
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config

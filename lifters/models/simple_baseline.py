@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .layers import check_input
+from .layers import LifterModule, check_input
 
 
 @dataclass
@@ -57,7 +57,7 @@ class ResidualBlock(nn.Module):
         return x + self.layers(x)
 
 
-class SimpleBaseline(nn.Module):
+class SimpleBaseline(LifterModule):
     name = "simple_baseline"
 
     def __init__(self, config: SimpleBaselineConfig) -> None:
@@ -75,14 +75,6 @@ class SimpleBaseline(nn.Module):
             if isinstance(m, nn.Linear):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
                 nn.init.zeros_(m.bias)
-
-    @property
-    def receptive_field(self) -> int:
-        return self.config.receptive_field
-
-    @property
-    def predicts(self) -> str:
-        return self.config.predicts
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.config.num_joints, self.config.in_channels, self.name)

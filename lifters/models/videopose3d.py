@@ -26,7 +26,7 @@ from math import prod
 import torch
 from torch import nn
 
-from .layers import check_input
+from .layers import LifterModule, check_input
 
 
 @dataclass
@@ -56,7 +56,7 @@ class VideoPose3DConfig:
         return "center"
 
 
-class VideoPose3D(nn.Module):
+class VideoPose3D(LifterModule):
     name = "videopose3d"
 
     def __init__(self, config: VideoPose3DConfig) -> None:
@@ -81,14 +81,6 @@ class VideoPose3D(nn.Module):
             self.block_bns.append(nn.BatchNorm1d(c.channels, momentum=c.bn_momentum))
             dilation *= width
         self.shrink = nn.Conv1d(c.channels, c.num_joints * 3, 1)
-
-    @property
-    def receptive_field(self) -> int:
-        return self.config.receptive_field
-
-    @property
-    def predicts(self) -> str:
-        return self.config.predicts
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config

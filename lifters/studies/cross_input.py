@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 from . import caches, real_frames
-from .common import StudyResult, delta_pct, fmt, fmt_delta, md_table
+from .common import StudyResult, delta_pct, fmt_delta, md_table
 from .context import Lifter, Schedule, schedule_note, summary_metrics, train_config
 from .paper import cell, sources_note
 

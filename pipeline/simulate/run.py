@@ -12,7 +12,6 @@ import json
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Callable
 
@@ -56,18 +55,12 @@ def simulate_dataset(dataset: str, data_root: str | Path, out: str | Path, *,
 
     `actions`: optional glob patterns on action names (e.g. ["Walking*"]).
     """
-    from pipeline.sources.base import get_dataset
+    from pipeline.sources.base import select_sequences
 
     cfg = config or SimulateConfig()
     out = Path(out)
     t0 = time.perf_counter()
-    adapter = get_dataset(dataset, data_root)
-    refs = adapter.list_sequences(split=split, subjects=list(subjects) if subjects else None)
-    if actions:
-        refs = [r for r in refs if any(fnmatchcase(str(r.action), a) for a in actions)]
-    if not refs:
-        raise ValueError(f"no {dataset} sequences under {data_root} match subjects={subjects}, "
-                         f"split={split}, actions={actions}")
+    adapter, refs = select_sequences(dataset, data_root, split, subjects, actions)
     tasks = [Task(dataset, str(data_root), r, -1) for r in refs] if cfg.real_cameras else []
     # virtual views belong to the motion, not to a camera: one set per (subject, action)
     seen = set()

@@ -205,6 +205,22 @@ def get_dataset(name: str, root: str | Path, **options) -> DatasetAdapter:
 
 
 # ---------------------------------------------------------------------------------- helpers
+def select_sequences(dataset: str, root: str | Path, split: str | None = None, subjects=None,
+                     actions=None) -> tuple[DatasetAdapter, list]:
+    """The adapter of `dataset` and its sequences in `split` / `subjects`, with `actions` glob
+    patterns on action names (e.g. ["Walking*"]); an empty selection is an error naming it."""
+    from fnmatch import fnmatchcase
+
+    adapter = get_dataset(dataset, root)
+    refs = adapter.list_sequences(split=split, subjects=list(subjects) if subjects else None)
+    if actions:
+        refs = [r for r in refs if any(fnmatchcase(str(r.action), a) for a in actions)]
+    if not refs:
+        raise ValueError(f"no {dataset} sequences under {root} match subjects={subjects}, split={split}, "
+                         f"actions={actions}")
+    return adapter, refs
+
+
 def require(path: Path, what: str) -> Path:
     """`path` if it exists, else a DatasetError saying what should have been there."""
     if not path.exists():
