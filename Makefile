@@ -30,18 +30,21 @@ test:
 	$(BIN)/python -m pytest -q tests
 
 # The main job, end to end on the embedded offline defaults (what `make setup demo` runs):
-#  1. real frames (H36M + MPI-INF-3DHP sample images, with 3D ground truth) -> MediaPipe BlazePose
-#     2D + confidence + its landmark depth -> verified shards (Dask graph, 2 local workers);
+#  1. real frames (H36M + MPI-INF-3DHP sample images, with 3D ground truth, and the two short
+#     real videos) -> MediaPipe BlazePose 2D + confidence + its landmark depth -> verified shards
+#     (Dask graph, 2 local workers);
 #  2. H36M mocap -> SIMULATED (x, y, c, d) shards (train S1 S5 S6 S7 S8, test S9 S11);
 #  3. SimpleBaseline lifters with xy, xyc and xycd inputs, trained on the simulated train subjects;
 #  4. metrics (MPJPE, P-MPJPE, PCK@150, AUC) on simulated S9/S11 and on the real frames.
 # The real frames' depth is BlazePose's landmark z, not a metric depth map, so the xycd lifter
 # (trained on metric depth) is scored on the simulated test set only.
 DEMO      ?= runs/demo
-DEMO_STEPS ?= 1500
+DEMO_STEPS ?= 400
 demo:
 	$(BIN)/auglift precompute --dataset samples --data-root $(DATA) --out $(DEMO)/real --quiet
+	$(BIN)/auglift precompute --dataset videos --data-root $(DATA) --out $(DEMO)/videos --quiet
 	$(BIN)/auglift cache verify $(DEMO)/real
+	$(BIN)/auglift cache verify $(DEMO)/videos
 	$(BIN)/auglift simulate --dataset h36m --data-root $(DATA) --out $(DEMO)/sim --workers 2
 	for ch in xy xyc xycd; do \
 	  $(BIN)/auglift train --model simple_baseline --channels $$ch --train $(DEMO)/sim \

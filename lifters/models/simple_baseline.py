@@ -75,6 +75,10 @@ class SimpleBaseline(LifterModule):
             if isinstance(m, nn.Linear):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
                 nn.init.zeros_(m.bias)
+        # The reference implementation regresses z-scored coordinates; ours regresses metres, so a
+        # Kaiming-sized output layer would start at ~1 m per coordinate and spend the first
+        # thousands of steps shrinking it. Start near zero (the mean root-relative pose) instead.
+        nn.init.normal_(self.output.weight, std=1e-3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.config.num_joints, self.config.in_channels, self.name)
