@@ -1,6 +1,7 @@
 """auglift command line. This module only parses arguments and calls into the packages."""
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import click
@@ -181,7 +182,7 @@ def precompute_cmd(dataset, data_root, root, out, config_path, detector, detecto
         frames_root = root or default_root(dataset, data_root)
         subj = [s.strip() for s in subjects.split(",") if s.strip()] if subjects else None
         report, _ = run_precompute(dataset, frames_root, out, cfg, split=split, subjects=subj, progress=not quiet,
-                                   command="auglift " + " ".join(sys.argv[1:]), log=click.echo)
+                                   command="auglift " + shlex.join(sys.argv[1:]), log=click.echo)
     except (ValueError, FileNotFoundError, ImportError) as e:
         raise click.ClickException(str(e)) from None
     if report["summary"]["shards"]["failed"]:
@@ -276,9 +277,11 @@ def train_cmd(config_path, model, preset, channels, train_specs, train_subjects,
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="Output stem: writes OUT.json and OUT.md.")
+@click.option("--note", "notes", multiple=True,
+              help="A paragraph for the markdown page (repeatable), e.g. the paper's figure for this setting.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def evaluate_cmd(checkpoints, tests, names, labels, subjects, joints, flip_test, allow_depth_kind_mismatch,
-                 batch_size, device, out, quiet) -> None:
+                 batch_size, device, out, notes, quiet) -> None:
     """Evaluate checkpoints on every frame of the test shards; write JSON and a markdown table."""
     import sys
 
@@ -289,7 +292,8 @@ def evaluate_cmd(checkpoints, tests, names, labels, subjects, joints, flip_test,
         report = evaluate(list(checkpoints), [[t] for t in tests], names=list(names) or None, out=out,
                           subjects=subj, joints=joints, labels=list(labels) or None, flip_test=flip_test,
                           allow_depth_kind_mismatch=allow_depth_kind_mismatch, batch_size=batch_size,
-                          device=device, progress=not quiet, command="auglift " + " ".join(sys.argv[1:]))
+                          device=device, progress=not quiet, command="auglift " + shlex.join(sys.argv[1:]),
+                          notes=notes)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         raise click.ClickException(str(e)) from None
     for label, per_test in report["results"].items():

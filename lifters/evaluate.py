@@ -149,8 +149,12 @@ def score(preds: Predictions, joints: list[int] | None = None) -> dict[str, Any]
 def evaluate(checkpoints: Sequence[str | Path], tests: Sequence[Sequence[str]], names: Sequence[str] | None = None,
              out: str | Path | None = None, subjects: Sequence[str] | None = None, joints=None,
              labels: Sequence[str] | None = None, flip_test: bool = False, allow_depth_kind_mismatch: bool = False,
-             batch_size: int = 4096, device: str = "cpu", progress: bool = True, command: str | None = None) -> dict:
-    """Evaluate every checkpoint on every test set; write `<out>.json` and `<out>.md` if `out`."""
+             batch_size: int = 4096, device: str = "cpu", progress: bool = True, command: str | None = None,
+             notes: Sequence[str] = ()) -> dict:
+    """Evaluate every checkpoint on every test set; write `<out>.json` and `<out>.md` if `out`.
+
+    `notes`: paragraphs printed under the command (e.g. the paper's figure for the same setting).
+    """
     if not checkpoints or not tests:
         raise ValueError("need at least one checkpoint and one test set")
     names = list(names) if names else [f"test{i + 1}" if len(tests) > 1 else "test" for i in range(len(tests))]
@@ -165,8 +169,10 @@ def evaluate(checkpoints: Sequence[str | Path], tests: Sequence[Sequence[str]], 
     for path, ckpt in zip(checkpoints, ckpts):  # refuse before spending any time predicting
         for n, shards in test_shards.items():
             check_depth_kinds(ckpt, shards, allow_depth_kind_mismatch, where=f"{path} on test set {n!r}: ")
+    from lifters.studies.common import git_revision
+
     report: dict[str, Any] = {
-        "command": command, "protocol": "root-relative (pelvis) mm; MPJPE = Protocol 1, P-MPJPE = Protocol 2",
+        "command": command, "git": git_revision(), "notes": list(notes), "protocol": "root-relative (pelvis) mm; MPJPE = Protocol 1, P-MPJPE = Protocol 2",
         "flip_test": flip_test, "subjects": list(subjects) if subjects else None,
         "test_sets": {n: {"specs": [str(s) for s in t], "shards": len(test_shards[n]),
                           "frames": int(sum(i.n_frames for i in test_shards[n])),
@@ -208,6 +214,11 @@ def markdown(report: dict) -> str:
     lines = ["# Lifter evaluation", ""]
     if report.get("command"):
         lines += ["```", report["command"], "```", ""]
+    git = report.get("git") or {}
+    if git.get("commit"):
+        lines += [f"Git revision `{git['commit'][:12]}`" + (" with uncommitted changes." if git.get("dirty") else "."), ""]
+    for note in report.get("notes") or ():
+        lines += [note, ""]
     lines += ["Root-relative errors in mm (MPJPE = Protocol 1, P-MPJPE = Protocol 2 after Procrustes); "
               "PCK@150 mm and AUC (0-150 mm) in %." + (" Test-time flip averaging on." if report.get("flip_test") else ""),
               "", "Test sets: " + "; ".join(f"**{n}** = {s['shards']} shards, {s['frames']} frames, depth "
