@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from pipeline.config_io import check_fields, read_yaml_mapping
 from pipeline.cues import CHANNEL_SETS, DEPTH_MODES, CodecConfig
 
 
@@ -75,12 +76,7 @@ _SECTIONS = {"model": ModelSection, "codec": CodecConfig, "data": DataSection, "
 
 
 def _build(cls, values: Mapping[str, Any], where: str):
-    if not isinstance(values, Mapping):
-        raise ValueError(f"{where}: expected a mapping, got {type(values).__name__}")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(known)}")
+    check_fields(cls, values, where)
     try:
         return cls(**values)
     except (TypeError, ValueError) as e:
@@ -114,16 +110,7 @@ def _plain(x: Any) -> Any:
 
 
 def load_config(path: str | Path) -> TrainConfig:
-    import yaml
-
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: config file not found") from None
-    except yaml.YAMLError as e:
-        raise ValueError(f"{path}: not valid YAML ({e})") from None
-    return config_from_dict(data or {}, where=str(path))
+    return config_from_dict(read_yaml_mapping(path, "training config"), where=str(path))
 
 
 def save_config(cfg: TrainConfig, path: str | Path) -> Path:

@@ -169,7 +169,7 @@ def evaluate(checkpoints: Sequence[str | Path], tests: Sequence[Sequence[str]], 
     for path, ckpt in zip(checkpoints, ckpts):  # refuse before spending any time predicting
         for n, shards in test_shards.items():
             check_depth_kinds(ckpt, shards, allow_depth_kind_mismatch, where=f"{path} on test set {n!r}: ")
-    from lifters.studies.common import git_revision
+    from lifters.provenance import git_revision
 
     report: dict[str, Any] = {
         "command": command, "git": git_revision(), "notes": list(notes), "protocol": "root-relative (pelvis) mm; MPJPE = Protocol 1, P-MPJPE = Protocol 2",

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .config_io import check_fields, read_yaml_mapping
+
 PRECOMPUTE_VERSION = "1"
 MAX_LOGGED_FAILURES = 20   # the report lists them all
 # Params that change where/how fast a model runs, not what it outputs: kept out of the hash.
@@ -71,16 +73,8 @@ class PrecomputeConfig:
 
 def load_config(path: str | Path) -> PrecomputeConfig:
     """A YAML file of PrecomputeConfig fields; unknown fields are an error naming the file."""
-    import yaml
-
-    path = Path(path)
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping of PrecomputeConfig fields")
-    known = {f.name for f in dataclasses.fields(PrecomputeConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"{path}: unknown precompute fields {unknown}; known: {sorted(known)}")
+    data = read_yaml_mapping(path, "precompute config")
+    check_fields(PrecomputeConfig, data, str(path))
     if data.get("part") is not None:
         data["part"] = parse_part(str(data["part"]))
     return PrecomputeConfig(**data)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lifters import provenance
 from lifters.studies import common, motion, paper
 from lifters.studies.common import Provenance, StudyResult, delta_pct, md_table, write_results
 
@@ -50,13 +51,13 @@ def test_git_revision_reports_commit_and_dirty_flag(tmp_path):
     _git(repo, "add", "a.txt")
     _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first")
     sha = _git(repo, "rev-parse", "HEAD")
-    assert common.git_revision(repo) == {"commit": sha, "dirty": False}
+    assert provenance.git_revision(repo) == {"commit": sha, "dirty": False}
     (repo / "a.txt").write_text("two\n")
-    assert common.git_revision(repo) == {"commit": sha, "dirty": True}
+    assert provenance.git_revision(repo) == {"commit": sha, "dirty": True}
 
 
 def test_git_revision_outside_a_repository(tmp_path):
-    assert common.git_revision(tmp_path) == {"commit": None, "dirty": None}
+    assert provenance.git_revision(tmp_path) == {"commit": None, "dirty": None}
 
 
 def _prov(**kw) -> Provenance:

@@ -4,7 +4,7 @@ Heavy dependencies (transformers) load only when a backend is built.
 """
 from __future__ import annotations
 
-import importlib
+from pipeline.config_io import registry_class
 
 from .base import DepthBackend, DepthOutput
 
@@ -17,11 +17,7 @@ DEPTH_BACKENDS: dict[str, str] = {
 
 
 def depth_class(name: str) -> type[DepthBackend]:
-    try:
-        module, cls = DEPTH_BACKENDS[name].split(":")
-    except KeyError:
-        raise ValueError(f"unknown depth backend {name!r}; choose from {sorted(DEPTH_BACKENDS)}") from None
-    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+    return registry_class(DEPTH_BACKENDS, __name__, name, "depth backend")
 
 
 def build_depth(name: str, **params) -> DepthBackend:

@@ -5,7 +5,7 @@ nothing. Every backend returns one H36M-17 pose per frame (see base.Detections).
 """
 from __future__ import annotations
 
-import importlib
+from pipeline.config_io import registry_class
 
 from .base import PERSON_MODES, Detections, Detector, empty_detections, keypoint_box, select_person
 
@@ -17,11 +17,7 @@ DETECTORS: dict[str, str] = {
 
 
 def detector_class(name: str) -> type[Detector]:
-    try:
-        module, cls = DETECTORS[name].split(":")
-    except KeyError:
-        raise ValueError(f"unknown detector {name!r}; choose from {sorted(DETECTORS)}") from None
-    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+    return registry_class(DETECTORS, __name__, name, "detector")
 
 
 def build_detector(name: str, **params) -> Detector:

@@ -5,6 +5,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.config_io import check_fields, read_yaml_mapping
+
 from .noise import ConfidenceConfig, DepthNoiseConfig, NoiseConfig
 from .render import BodyModel
 from .views import VirtualCameraConfig
@@ -62,15 +64,7 @@ def config_from_dict(data: dict | None, where: str = "config") -> SimulateConfig
 
 def load_config(path: str | Path) -> SimulateConfig:
     """Read a YAML file of SimulateConfig fields (any subset; the rest keep their defaults)."""
-    import yaml
-
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise ValueError(f"{path}: cannot read the simulator config ({e})") from None
-    if data is not None and not isinstance(data, dict):
-        raise ValueError(f"{path}: the simulator config must be a mapping, got {type(data).__name__}")
+    data = read_yaml_mapping(path, "simulator config")
     try:
         return config_from_dict(data, str(path))
     except (TypeError, ValueError) as e:
@@ -78,12 +72,8 @@ def load_config(path: str | Path) -> SimulateConfig:
 
 
 def _build(cls, data: dict, where: str):
-    if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected a mapping, got {data!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(fields)}")
+    check_fields(cls, data, where)
+    fields = {f.name for f in dataclasses.fields(cls)}
     kwargs = {}
     for name, value in data.items():
         default = getattr(cls(), name) if name in fields else None

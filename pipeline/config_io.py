@@ -1,0 +1,52 @@
+"""Reading typed configs: YAML files of dataclass fields, and name -> class registries.
+
+Shared by the precompute, simulator and trainer configs and the detector/depth registries, so
+that every config file and every backend name fails the same way: naming the file or key and
+listing what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from pathlib import Path
+from typing import Any, Mapping
+
+
+def read_yaml_mapping(path: str | Path, what: str = "config") -> dict[str, Any]:
+    """The mapping at the top of a YAML file ({} for an empty file); errors name the file."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: {what} file not found") from None
+    except (OSError, yaml.YAMLError) as e:
+        raise ValueError(f"{path}: cannot read the {what} ({e})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the {what} must be a mapping of fields, got {type(data).__name__}")
+    return data
+
+
+def check_fields(cls, values: Mapping[str, Any], where: str) -> None:
+    """Raise naming `where` when `values` is not a mapping or has keys that `cls` lacks."""
+    if not isinstance(values, Mapping):
+        raise ValueError(f"{where}: expected a mapping, got {type(values).__name__}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(known)}")
+
+
+def registry_class(registry: Mapping[str, str], package: str, name: str, what: str) -> type:
+    """The class registered as "module:Class" (relative to `package`) under `name`.
+
+    The module is imported only here, so listing a registry never loads a heavy backend.
+    """
+    try:
+        module, cls = registry[name].split(":")
+    except KeyError:
+        raise ValueError(f"unknown {what} {name!r}; choose from {sorted(registry)}") from None
+    return getattr(importlib.import_module(f"{package}.{module}"), cls)
