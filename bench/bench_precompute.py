@@ -5,7 +5,13 @@
 Frames: the two shared real videos and the three 1000x1002 H36M sample frames, each re-encoded
 (untimed set-up, libx264 at near-lossless quality) into `--frames`-long sequences, `--copies`
 sequences per source, so 6 x 32 = 192 frames by default. Models: the embedded defaults
-(MediaPipe BlazePose + landmark-z), or any --detector/--depth.
+(MediaPipe BlazePose + landmark-z), or any --detector/--depth; `--depth-anything-random` puts
+the paper's depth model (Depth Anything V2 Small, 518 px) behind BlazePose with RANDOM weights,
+which costs what the real model costs but whose depths mean nothing (timing only).
+The shared videos are 5 frames long, so every sequence cycles a few real frames: a scene cut
+every 3-5 frames (every frame for the H36M stills), which makes H.264 decoding dearer than in
+continuous footage: 5.3 ms/frame for the cycled 1000x1002 stills here, against 1.1 ms for one of
+them panned 1 px per frame (same encoder settings; measured once, one thread).
 
 (a) sequential: one process, models built once (untimed), then for every sequence: decode frame
     by frame, detect, depth, collect, write the shard. (b) the Dask graph (pipeline.graph) on a
@@ -57,6 +63,24 @@ def make_sequences(data: Path, folder: Path, frames: int, copies: int) -> None:
                         out.mux(pkt)
                 for pkt in stream.encode():
                     out.mux(pkt)
+
+
+def save_random_depth_anything(folder: Path) -> Path:
+    """Depth Anything V2 Small (24.8 M params, 518 px, the paper's depth model) with RANDOM weights,
+    saved as a local checkpoint directory that the depth-anything backend loads like a real one."""
+    import torch
+    from transformers import DPTImageProcessor
+
+    from lifters.studies.latency import depth_anything_v2_small
+
+    path = folder / "random-depth-anything-v2-small"
+    torch.manual_seed(0)
+    depth_anything_v2_small(518).save_pretrained(path)
+    # The processor settings of the released Depth-Anything-V2-Small-hf checkpoint.
+    DPTImageProcessor(size={"height": 518, "width": 518}, keep_aspect_ratio=True, ensure_multiple_of=14,
+                      resample=3, do_pad=False, image_mean=[0.485, 0.456, 0.406],
+                      image_std=[0.229, 0.224, 0.225]).save_pretrained(path)
+    return path
 
 
 def cpu_seconds(children: bool) -> float:
@@ -166,6 +190,7 @@ class DaskGraph:
         return {"frames": n, "wall_s": wall, "fps": n / wall, "cpu_s": cpu, "stage_s": sec, "stage_cpu_s": cpu_sec,
                 "workers": n_workers,
                 "outside_inference_tasks": 1 - inference / busy,
+                "outside_inference_and_decode_tasks": 1 - (inference + sec["decode"]) / busy,
                 "outside_inference_wall": 1 - inference / (wall * n_workers)}
 
     def close(self):
@@ -186,6 +211,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--detector", default="mediapipe")
     ap.add_argument("--depth", default="landmark-z")
     ap.add_argument("--depth-param", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--depth-anything-random", action="store_true",
+                    help="depth = the Depth Anything V2 Small architecture at 518 px with RANDOM weights "
+                         "(the paper's depth model; no weights install offline): timing only, its depths mean nothing")
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     args = ap.parse_args(argv)
 
@@ -200,7 +228,10 @@ def main(argv=None) -> dict:
         (tmp / "videos").mkdir()
         make_sequences(args.data, tmp / "videos", args.frames, args.copies)
         jobs = video_jobs(tmp / "videos")
-        cfg = PrecomputeConfig(detector=args.detector, depth=args.depth, depth_params=parse_params(args.depth_param),
+        depth, depth_params = args.depth, parse_params(args.depth_param)
+        if args.depth_anything_random:
+            depth, depth_params = "depth-anything", {**depth_params, "model": str(save_random_depth_anything(tmp))}
+        cfg = PrecomputeConfig(detector=args.detector, depth=depth, depth_params=depth_params,
                                batch_size=args.batch_size, threads=1)
         chash = config_hash(cfg.content("videos"))
         seq = Sequential(cfg.model_spec())
@@ -216,12 +247,19 @@ def main(argv=None) -> dict:
             par.close()
     med = lambda xs: float(np.median(xs))  # noqa: E731
     result = {"cpus": os.cpu_count(), "sequences": len(jobs), "frames": rounds[0]["sequential"]["frames"],
-              "models": f"{args.detector} + {args.depth}", "model_load_s": seq.load_s,
+              "models": f"{args.detector} + {depth}" + (" (Depth Anything V2 Small architecture, RANDOM "
+                                                         "weights: timing only)" if args.depth_anything_random else ""), "model_load_s": seq.load_s,
               "cluster_start_and_load_s": par.startup_s, "rounds": rounds,
               "fps_sequential": med([r["sequential"]["fps"] for r in rounds]),
               "fps_dask": med([r["dask"]["fps"] for r in rounds]),
               "outside_inference_tasks": med([r["dask"]["outside_inference_tasks"] for r in rounds]),
               "outside_inference_wall": med([r["dask"]["outside_inference_wall"] for r in rounds]),
+              "outside_inference_and_decode_tasks": med([r["dask"]["outside_inference_and_decode_tasks"]
+                                                         for r in rounds]),
+              "decode_ms_per_frame_dask": med([1000 * r["dask"]["stage_s"]["decode"] / r["dask"]["frames"]
+                                               for r in rounds]),
+              "inference_ms_per_frame_dask": med([1000 * (r["dask"]["stage_s"]["detect"] + r["dask"]["stage_s"]["depth"])
+                                                  / r["dask"]["frames"] for r in rounds]),
               "outside_inference_sequential": med([r["sequential"]["outside_inference"] for r in rounds])}
     result["ratio"] = result["fps_dask"] / result["fps_sequential"]
     # CPU cost per frame, which other load on the machine hardly changes: how much extra work the
@@ -247,7 +285,10 @@ def main(argv=None) -> dict:
     print(f"median: (a) sequential {result['fps_sequential']:.2f} frames/s, (b) Dask x{args.workers} "
           f"{result['fps_dask']:.2f} frames/s, ratio {result['ratio']:.2f} (target >= 1.6 on 2 cores)")
     print(f"median time outside inference in (b): {100 * result['outside_inference_tasks']:.1f} % of task time, "
-          f"{100 * result['outside_inference_wall']:.1f} % of worker wall time (target <= 15 %)")
+          f"{100 * result['outside_inference_wall']:.1f} % of worker wall time (target <= 15 %); per frame: "
+          f"decode {result['decode_ms_per_frame_dask']:.1f} ms, inference {result['inference_ms_per_frame_dask']:.1f} ms; "
+          f"outside inference and decode (writing, scheduling): {100 * result['outside_inference_and_decode_tasks']:.1f} %"
+          " of task time")
     print(f"CPU per frame: (a) {result['cpu_ms_per_frame_sequential']:.1f} ms, (b) {result['cpu_ms_per_frame_dask']:.1f} ms"
           f" (all processes of the cluster); ESTIMATED ratio on an idle machine with {args.workers} free cores: "
           f"{result['idle_machine_ratio_estimate']:.2f}")

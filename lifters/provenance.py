@@ -46,7 +46,7 @@ def machine_info() -> dict[str, Any]:
         pass
     info = {"processor": platform.processor(), "cpu_model": model, "cpu_count": os.cpu_count(),
             "machine": platform.machine(), "system": f"{platform.system()} {platform.release()}",
-            "python": platform.python_version(), "load_avg_1min": _load_avg()}
+            "python": platform.python_version(), "load_avg_1min": load_avg()}
     try:
         import torch
 
@@ -57,7 +57,7 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-def _load_avg() -> float | None:
+def load_avg() -> float | None:
     """1-minute load average: timings taken while other work competes for the CPU read high."""
     try:
         return round(os.getloadavg()[0], 2)

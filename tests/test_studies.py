@@ -217,6 +217,19 @@ def test_cross_input_delta_table_compares_with_the_same_lifters_xy():
     assert "xycd is *worse* than xy for vp" in text and "xycd is *worse* than xy for sb" in text
 
 
+def test_cross_input_explains_no_gain_in_distribution_and_names_left_out_lifters():
+    from lifters.studies import caches, cross_input
+
+    labels = {"sb xy": ("sb", "xy"), "sb xycd": ("sb", "xycd")}
+    results = {"sb xy": {caches.ID: {"mpjpe": 100.0}}, "sb xycd": {caches.ID: {"mpjpe": 100.3}}}
+    _, deltas = cross_input.delta_table(results, labels, [caches.ID])
+    text = cross_input.interpretation(deltas, labels, [caches.ID])
+    # the paper finds xycd better in distribution: a tie is a disagreement and gets its reason
+    assert "no clear difference (under 1%) for sb, where the paper finds xycd better. We think" in text
+    assert "poseformer and motionbert" in cross_input.size_note(cross_input.Config.for_size("small"))
+    assert cross_input.size_note(cross_input.Config.for_size("full")) == ""
+
+
 @pytest.mark.parametrize("name", ["latency", "cross_input", "box_rescale", "ordinal", "sequence_length", "end_to_end"])
 def test_every_study_has_a_small_and_a_larger_full_setting(name):
     import dataclasses

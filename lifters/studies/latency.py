@@ -23,6 +23,8 @@ from typing import Callable
 
 import numpy as np
 
+from lifters.provenance import load_avg
+
 from .common import StudyResult, md_table
 from .paper import NA
 
@@ -188,7 +190,7 @@ def run(ctx, cfg: Config) -> StudyResult:
                 f"with xycd (the depth model is {dep['median_ms'] / full * 100:.0f}% of it). Widening the lifter's "
                 "input from 2 to 4 channels costs next to nothing; the depth model dominates, as the paper says "
                 "qualitatively. On a GPU the depth model is far cheaper; these are CPU numbers.")
-    load = _load()
+    load = load_avg()
     data["load_avg_1min_after"] = load
     note = (f"Timed with torch using {data['threads']} threads on {os.cpu_count()} CPUs; 1-minute load average "
             f"{load} at the end.")
@@ -198,10 +200,3 @@ def run(ctx, cfg: Config) -> StudyResult:
     res.add("Conditions", note)
     res.data = data
     return res
-
-
-def _load() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except (AttributeError, OSError):
-        return None
