@@ -9,16 +9,18 @@ import os
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def git_revision(repo: str | os.PathLike = REPO_ROOT) -> dict[str, Any]:
+def git_revision(repo: str | os.PathLike = REPO_ROOT, exclude: Sequence[str | os.PathLike] = ()) -> dict[str, Any]:
     """{"commit": sha or None, "dirty": bool or None}; None where git or the repository is absent.
 
     Dirty means tracked files differ from the commit, or untracked files that git does not
     ignore exist: results from such a tree cannot be reproduced from the commit alone.
+    `exclude`: paths whose changes do not count, i.e. where the result being made is written
+    (`make experiments` rewrites results/ page by page; its own earlier pages are not inputs).
     """
     def run(*args: str) -> str | None:
         try:
@@ -30,8 +32,20 @@ def git_revision(repo: str | os.PathLike = REPO_ROOT) -> dict[str, Any]:
     sha = run("rev-parse", "HEAD")
     if sha is None:
         return {"commit": None, "dirty": None}
-    status = run("status", "--porcelain", "--untracked-files=normal")
-    return {"commit": sha.strip(), "dirty": None if status is None else bool(status.strip())}
+    top = run("rev-parse", "--show-toplevel")
+    pathspec = []
+    for path in exclude:
+        try:
+            rel = Path(path).resolve().relative_to(Path(top.strip()).resolve()) if top else None
+        except ValueError:
+            continue  # outside the repository: cannot make it dirty anyway
+        if rel is not None and str(rel) != ".":
+            pathspec.append(f":(exclude){rel.as_posix()}")
+    status = run("status", "--porcelain", "--untracked-files=normal", "--", ".", *pathspec)
+    rev = {"commit": sha.strip(), "dirty": None if status is None else bool(status.strip())}
+    if pathspec:
+        rev["not_counted"] = [p.removeprefix(":(exclude)") for p in pathspec]
+    return rev
 
 
 def machine_info() -> dict[str, Any]:

@@ -19,3 +19,13 @@ def shared_data() -> Path:
     if not (root / "README.md").exists():
         pytest.skip(f"real data not found at {root} (set AUGLIFT_DATA)")
     return root
+
+
+@pytest.fixture(scope="session")
+def gt_cache(shared_data, tmp_path_factory):
+    """GT-2D shards of S1 and S9, Directions only (16 real shards, ~5k frames)."""
+    from pipeline.gt_shards import build_gt_shards
+
+    out = tmp_path_factory.mktemp("h36m_gt")
+    build_gt_shards("h36m", shared_data, out, subjects=["S1", "S9"], actions=["Directions*"], log=None)
+    return out

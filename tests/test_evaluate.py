@@ -16,7 +16,7 @@ from lifters.models import build_model
 from lifters.train import shard_summary, train
 from pipeline.cues import CueCodec
 
-from test_train import gt_cache, tiny_config  # noqa: F401  (session fixture, shared helper)
+from test_train import tiny_config
 
 
 @pytest.fixture(scope="module")

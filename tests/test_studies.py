@@ -52,8 +52,14 @@ def test_git_revision_reports_commit_and_dirty_flag(tmp_path):
     _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first")
     sha = _git(repo, "rev-parse", "HEAD")
     assert provenance.git_revision(repo) == {"commit": sha, "dirty": False}
-    (repo / "a.txt").write_text("two\n")
+    # the folder results are written to does not count: rewriting its pages is the run itself
+    (repo / "results").mkdir()
+    (repo / "results" / "page.md").write_text("new\n")
     assert provenance.git_revision(repo) == {"commit": sha, "dirty": True}
+    assert provenance.git_revision(repo, exclude=[repo / "results"]) == {"commit": sha, "dirty": False,
+                                                                       "not_counted": ["results"]}
+    (repo / "a.txt").write_text("two\n")
+    assert provenance.git_revision(repo, exclude=[repo / "results"])["dirty"] is True
 
 
 def test_git_revision_outside_a_repository(tmp_path):
@@ -316,3 +322,13 @@ def test_cli_lists_studies_and_refuses_unknown_names():
     assert [line.split()[0] for line in out.output.strip().splitlines()] == list(STUDIES)
     bad = CliRunner().invoke(main, ["study", "run", "tabel2", "--out", "x", "--work", "y"])
     assert bad.exit_code != 0 and "unknown study ['tabel2']" in bad.output
+
+
+def test_ordinal_reading_states_when_coarse_bins_beat_fine_ones():
+    from lifters.studies import caches, ordinal
+
+    keys = {"xy": ("xy", False), "f": ("xyo ORACLE 1 cm", False), "c": ("xyo ORACLE 25 cm", False)}
+    coarse_wins = {"f": {caches.ID: 5.0, caches.OOD_VIEWS: -10.0}, "c": {caches.ID: -8.0, caches.OOD_VIEWS: -20.0}}
+    fine_wins = {"f": {caches.ID: -8.0, caches.OOD_VIEWS: -20.0}, "c": {caches.ID: 5.0, caches.OOD_VIEWS: -10.0}}
+    assert "Ours runs the other way (without augmentation)" in ordinal._reading(coarse_wins, keys)
+    assert "Ours runs the other way" not in ordinal._reading(fine_wins, keys)

@@ -17,16 +17,6 @@ from lifters.train import masked_mpjpe, train
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="session")
-def gt_cache(shared_data, tmp_path_factory):
-    """GT-2D shards of S1 and S9, Directions only (16 real shards, ~5k frames)."""
-    from pipeline.gt_shards import build_gt_shards
-
-    out = tmp_path_factory.mktemp("h36m_gt")
-    build_gt_shards("h36m", shared_data, out, subjects=["S1", "S9"], actions=["Directions*"], log=None)
-    return out
-
-
 def tiny_config(cache, out, **optim) -> TrainConfig:
     return config_from_dict({
         "model": {"name": "simple_baseline", "preset": "small"},

@@ -50,7 +50,7 @@ def run_study(name: str, size: str = "small", seed: int = 0, data_root: str | Pa
     ctx = StudyContext(size=size, seed=int(seed), data_root=Path(data_root), work=Path(work), out=Path(out), log=log)
     data_desc = mod.data_description(ctx, cfg) if hasattr(mod, "data_description") else {"root": str(data_root)}
     prov = Provenance.start(name, size, seed, data_desc, dataclasses.asdict(cfg),
-                            reproduce_command(name, size, seed, data_root))
+                            reproduce_command(name, size, seed, data_root), out_dir=out)
     t0 = time.perf_counter()
     log(f"== study {name} ({size}, seed {seed}) ==")
     result: StudyResult = mod.run(ctx, cfg)

@@ -54,15 +54,18 @@ class Provenance:
 
     @classmethod
     def start(cls, study: str, size: str, seed: int, data: dict[str, Any], config: dict[str, Any],
-              command: str) -> "Provenance":
+              command: str, out_dir: str | os.PathLike | None = None) -> "Provenance":
+        """`out_dir`: where the pages are written; its changes do not make the revision dirty."""
         now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
         return cls(study, command, " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), size, int(seed), data,
-                   git_revision(), machine_info(), now, 0.0, config)
+                   git_revision(exclude=[out_dir] if out_dir is not None else []), machine_info(), now, 0.0, config)
 
     def header_lines(self) -> list[str]:
         g = self.git
         rev = "unknown (no git)" if not g.get("commit") else (
-            f"`{g['commit'][:12]}`" + (" + uncommitted changes (dirty)" if g.get("dirty") else " (clean)"))
+            f"`{g['commit'][:12]}`" + (" + uncommitted changes (dirty)" if g.get("dirty") else " (clean)")
+            + (f"; changes under {', '.join(g['not_counted'])}/ (where results are written) not counted"
+               if g.get("not_counted") else ""))
         m = self.machine
         cpu = m.get("cpu_model") or m.get("processor") or "unknown CPU"
         data = "; ".join(f"{k}: {v}" for k, v in self.data.items())
