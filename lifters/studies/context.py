@@ -111,6 +111,10 @@ class StudyContext:
         return results
 
 
+BUDGET_EPOCHS_WHY = ("10, what the hour of `make experiments` on 2 cores leaves for this study's lifters "
+                     "after the cross-input study's 20 (not tuned on any result).")
+
+
 @dataclass(frozen=True)
 class Schedule:
     """How long and on what a study's lifters train (the part that depends on --size)."""
@@ -122,6 +126,7 @@ class Schedule:
     stride: int = 4                    # frames between training windows
     val_every: int = 2                 # epochs between validations on S8 (the best one is kept)
     max_steps: int | None = None
+    chosen: str = ""                   # how the epochs were chosen (printed on the page)
 
 
 @dataclass(frozen=True)
@@ -146,7 +151,8 @@ def schedule_note(ctx: "StudyContext", schedule: Schedule) -> str:
     text = (f"Training ({ctx.size} size): {schedule.epochs} epochs, batch {schedule.batch_size}, a window every "
             f"{schedule.stride} frames, learning rate {schedule.lr:g} x {schedule.lr_decay:g} per epoch, seed "
             f"{ctx.seed}; the checkpoint kept is the one with the lowest MPJPE on S8 (validated every "
-            f"{schedule.val_every} epoch(s)); no number was chosen on S9/S11.")
+            f"{schedule.val_every} epoch(s)); no number was chosen on S9/S11." +
+            (f" Epochs: {schedule.chosen}" if schedule.chosen else ""))
     if ctx.size == "small":
         text += (" This is a CPU-sized run (minutes per lifter on 2 cores, reduced widths): absolute errors are far "
                  "above the paper's, which trains paper-sized lifters for many epochs on a GPU. Read the tables "
