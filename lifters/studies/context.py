@@ -111,8 +111,8 @@ class StudyContext:
         return results
 
 
-BUDGET_EPOCHS_WHY = ("10, what the hour of `make experiments` on 2 cores leaves for this study's lifters "
-                     "after the cross-input study's 20 (not tuned on any result).")
+BUDGET_EPOCHS_WHY = ("2, what the hour of `make experiments` on 2 cores leaves for this study's lifters after the "
+                     "cross-input study's (not tuned on any result); `--size full` trains 60.")
 
 
 @dataclass(frozen=True)

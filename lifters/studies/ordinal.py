@@ -31,7 +31,7 @@ class Config:
     def for_size(cls, size: str) -> "Config":
         if size == "small":
             # 8 lifters: half the cross-input schedule each, so that the study fits the CPU budget
-            return cls(Lifter("simple_baseline", "paper", (("width", 256),)), Schedule(epochs=10, val_every=2, chosen=BUDGET_EPOCHS_WHY),
+            return cls(Lifter("simple_baseline", "paper", (("width", 256),)), Schedule(epochs=2, val_every=1, chosen=BUDGET_EPOCHS_WHY),
                        caches.data_size(size))
         return cls(Lifter("simple_baseline", "paper"), Schedule(epochs=60, batch_size=1024, lr_decay=0.95, stride=1, val_every=1),
                    caches.data_size(size))
