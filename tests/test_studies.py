@@ -332,3 +332,14 @@ def test_ordinal_reading_states_when_coarse_bins_beat_fine_ones():
     fine_wins = {"f": {caches.ID: -8.0, caches.OOD_VIEWS: -20.0}, "c": {caches.ID: 5.0, caches.OOD_VIEWS: -10.0}}
     assert "Ours runs the other way (without augmentation)" in ordinal._reading(coarse_wins, keys)
     assert "Ours runs the other way" not in ordinal._reading(fine_wins, keys)
+
+
+def test_box_rescale_reading_explains_where_rescaling_does_not_help():
+    from lifters.studies import box_rescale, caches
+
+    keys = {"sb xy off": ("sb", "xy", False), "sb xycd off": ("sb", "xycd", False), "sb xy on": ("sb", "xy", True)}
+    deltas = {"sb xy off": {caches.OOD_VIEWS: 5.2, caches.ID: -0.2}, "sb xycd off": {caches.OOD_VIEWS: 0.0, caches.ID: 1.8}}
+    text = box_rescale._reading(deltas, keys)
+    helps, flat = text.splitlines()[:2]
+    assert "rescaling helps." in helps and "We think" not in helps
+    assert "no clear difference" in flat and "depth channel already gives" in flat
