@@ -343,3 +343,16 @@ def test_box_rescale_reading_explains_where_rescaling_does_not_help():
     helps, flat = text.splitlines()[:2]
     assert "rescaling helps." in helps and "We think" not in helps
     assert "no clear difference" in flat and "depth channel already gives" in flat
+
+
+def test_sequence_length_reading_flags_xycd_worse_in_distribution():
+    from lifters.studies import caches, sequence_length
+
+    keys = {"a": (1, "xy"), "b": (1, "xycd"), "c": (9, "xy"), "d": (9, "xycd")}
+    mp = {"a": {caches.ID: 123.1, caches.OOD_VIEWS: 231.0}, "b": {caches.ID: 137.1, caches.OOD_VIEWS: 230.0},
+          "c": {caches.ID: 101.5, caches.OOD_VIEWS: 211.0}, "d": {caches.ID: 100.0, caches.OOD_VIEWS: 181.0}}
+    brittle = {k: {"reversed": 0.0} for k in keys}
+    text = sequence_length._reading(keys, mp, brittle, ["reversed"])
+    assert "xycd is *worse* than xy in distribution at 1 frames" in text
+    mp["b"][caches.ID] = 120.0
+    assert "*worse*" not in sequence_length._reading(keys, mp, brittle, ["reversed"])
