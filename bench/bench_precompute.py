@@ -10,18 +10,7 @@ the paper's depth model (Depth Anything V2 Small, 518 px) behind BlazePose with 
 which costs what the real model costs but whose depths mean nothing (timing only).
 The shared videos are 5 frames long, so every sequence cycles a few real frames: a scene cut
 every 3-5 frames (every frame for the H36M stills), which makes H.264 decoding dearer than in
-continuous footage: 5.3 ms/frame for the cycled 1000x1002 stills here, against 1.1 ms for one of
-them panned 1 px per frame (same encoder settings; measured once, one thread).
-
-(a) sequential: one process, models built once (untimed), then for every sequence: decode frame
-    by frame, detect, depth, collect, write the shard. (b) the Dask graph (pipeline.graph) on a
-    LocalCluster of `--workers` processes x 1 thread, warmed up (models built on every worker,
-    untimed), then the same sequences into another cache root. In both, every model is pinned to
-    one thread (torch / OpenCV / BLAS pools and the video decoder; BlazePose's TFLite graph runs
-    its inference on one thread by itself). (a) and (b) alternate for `--rounds` rounds, so that
-    a change in the machine's other load hits both; prints frames/s of both per round and their
-    medians, the ratio, and the share of time outside model inference from the per-stage timings.
-    The numbers depend on what else the machine runs: the load average is printed with them.
+continuous footage (not measured here: no long real video is available offline).
 """
 from __future__ import annotations
 

@@ -327,7 +327,7 @@ def test_cli_lists_studies_and_refuses_unknown_names():
 def test_ordinal_reading_states_when_coarse_bins_beat_fine_ones():
     from lifters.studies import caches, ordinal
 
-    keys = {"xy": ("xy", False), "f": ("xyo ORACLE 1 cm", False), "c": ("xyo ORACLE 25 cm", False)}
+    keys = {"xy": ("xy", False, None), "f": ("xyo ORACLE 1 cm", False, 10.0), "c": ("xyo ORACLE 25 cm", False, 250.0)}
     coarse_wins = {"f": {caches.ID: 5.0, caches.OOD_VIEWS: -10.0}, "c": {caches.ID: -8.0, caches.OOD_VIEWS: -20.0}}
     fine_wins = {"f": {caches.ID: -8.0, caches.OOD_VIEWS: -20.0}, "c": {caches.ID: 5.0, caches.OOD_VIEWS: -10.0}}
     assert "Ours runs the other way (without augmentation)" in ordinal._reading(coarse_wins, keys)

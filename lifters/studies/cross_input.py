@@ -19,10 +19,10 @@ from .paper import cell, sources_note
 TITLE = "Cross-input study: xy vs xyc vs xycd (paper Table 2)"
 CHANNELS = ("xy", "xyc", "xycd")
 # Chosen on the validation subject S8 only, never on S9/S11.
-SMALL_EPOCHS_WHY = ("12, because S8 showed 4 to be too few: after 4 epochs SimpleBaseline xy and xycd were level "
-                    "on S8 (106.4 vs 106.0 mm) while S8 error was still falling. Trained for 20 as a check, they read "
-                    "101.6 / 97.7 mm on S8 at epoch 8, 103.5 / 95.6 at 12 and 100.7 / 93.5 at 20 (xy / xycd): 12 "
-                    "takes most of that within the hour `make experiments` has on 2 cores.")
+SMALL_EPOCHS_WHY = ("12, because S8 showed 4 to be too few: with the 4-epoch schedule of commit 1cebf31 "
+                    "SimpleBaseline xy and xycd were level on S8 (106.4 vs 106.0 mm, its training log) while S8 "
+                    "error was still falling; with 12 they reach 103.5 vs 95.6 mm on S8 (this run's training log). "
+                    "12 keeps `make experiments` within about an hour on 2 cores.")
 
 
 @dataclass

@@ -30,7 +30,7 @@ class Config:
     @classmethod
     def for_size(cls, size: str) -> "Config":
         if size == "small":
-            # 8 lifters: half the cross-input schedule each, so that the study fits the CPU budget
+            # 8 lifters: a short schedule each, so that the study fits the CPU budget
             return cls(Lifter("simple_baseline", "paper", (("width", 256),)), Schedule(epochs=2, val_every=1, chosen=BUDGET_EPOCHS_WHY),
                        caches.data_size(size))
         return cls(Lifter("simple_baseline", "paper"), Schedule(epochs=60, batch_size=1024, lr_decay=0.95, stride=1, val_every=1),
@@ -67,13 +67,13 @@ def run(ctx, cfg: Config) -> StudyResult:
             slug = f"{cfg.lifter.slug}-{channels}{'' if bin_mm is None else f'{bin_mm:g}mm'}{'-persp' if augmented else ''}"
             row = f"{label}{' + persp. aug.' if augmented else ''}"
             ckpts[row] = ctx.train(slug, tc)
-            keys[row] = (label, augmented)
+            keys[row] = (label, augmented, bin_mm)
     results = ctx.evaluate(ckpts, tests, subjects)
     deltas = {}
     for t, table in (("ID", caches.ID), ("cross-dataset", caches.OOD_VIEWS)):
         rows = []
-        for row, (label, augmented) in keys.items():
-            base = next(r for r, k in keys.items() if k == ("xy", augmented))
+        for row, (label, augmented, _) in keys.items():
+            base = next(r for r, k in keys.items() if k[:2] == ("xy", augmented))
             m = summary_metrics(results[row][table])
             d = delta_pct(results[base][table]["mpjpe"], m["mpjpe"]) if row != base else None
             deltas.setdefault(row, {})[table] = d
@@ -94,7 +94,7 @@ def run(ctx, cfg: Config) -> StudyResult:
 
 def _reading(deltas: dict, keys: dict) -> str:
     lines = []
-    for row, (label, augmented) in keys.items():
+    for row, (label, augmented, _) in keys.items():
         if label == "xy":
             continue
         d_id, d_ood = deltas[row].get(caches.ID), deltas[row].get(caches.OOD_VIEWS)
@@ -118,8 +118,8 @@ def _coarser_helps_more(deltas: dict, keys: dict) -> list[str]:
     in distribution and across datasets both."""
     out = []
     for augmented in (False, True):
-        rows = sorted(((float(label.split()[-2]), row) for row, (label, aug) in keys.items()
-                       if aug == augmented and label != "xy"))
+        rows = sorted((bin_mm, row) for row, (_, aug, bin_mm) in keys.items()
+                      if aug == augmented and bin_mm is not None)
         if len(rows) < 2:
             continue
         fine, coarse = deltas[rows[0][1]], deltas[rows[-1][1]]
