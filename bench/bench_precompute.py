@@ -1,16 +1,20 @@
 """Precompute throughput: a plain sequential loop vs the Dask stage graph, on the same frames.
 
-    .venv/bin/python bench/bench_precompute.py [--data ../shared/data] [--workers 2] [--frames 24]
+    .venv/bin/python bench/bench_precompute.py [--data ../shared/data] [--workers 2] [--frames 96]
 
 Frames: the two shared real videos and the three 1000x1002 H36M sample frames, each re-encoded
 (untimed set-up, libx264 at near-lossless quality) into `--frames`-long sequences, `--copies`
-sequences per source, so 6 x 32 = 192 frames by default. Models: the embedded defaults
-(MediaPipe BlazePose + landmark-z), or any --detector/--depth; `--depth-anything-random` puts
-the paper's depth model (Depth Anything V2 Small, 518 px) behind BlazePose with RANDOM weights,
-which costs what the real model costs but whose depths mean nothing (timing only).
-The shared videos are 5 frames long, so every sequence cycles a few real frames: a scene cut
-every 3-5 frames (every frame for the H36M stills), which makes H.264 decoding dearer than in
-continuous footage (not measured here: no long real video is available offline).
+sequences per source, so 6 x 96 = 576 frames by default. The shared videos are 5 frames long, so
+every sequence cycles a few real frames (a scene cut every 3-5 frames, every frame for the H36M
+stills). Sequence length matters because every shard costs a fixed few tens of ms to create,
+checksum and commit ("write" below, over 6 shards): Human3.6M sequences have 199-1083 frames even
+at the shared data's 10 fps (median 448; 5x that at the native 50 fps), so 96 frames still
+overstates that cost; the former default of 32 frames trebled it.
+Models: the embedded defaults (MediaPipe BlazePose + landmark-z), or any --detector/--depth;
+`--depth-anything-random` puts the paper's depth model (Depth Anything V2 Small, 518 px) behind
+BlazePose with RANDOM weights, which costs what the real model costs but whose depths mean
+nothing (timing only). One untimed pass of both over `--workers` sequences comes first (the
+first shard a process writes imports zarr and starts its I/O thread).
 """
 from __future__ import annotations
 
@@ -118,7 +122,7 @@ class Sequential:
             self.det.reset()
             rows: dict[str, list] = {k: [] for k in ("keypoints_2d", "confidence", "depth", "frame_index", "bbox",
                                                      "depth_valid")}
-            it = iter_video_batches(job.frames.paths[0], batch_size=1, threads=1)
+            it = iter_video_batches(job.frames.paths[0], batch_size=1, threads=1, reuse_buffer=True)
             size = None
             while True:
                 with clock("decode"):
@@ -147,13 +151,19 @@ class Sequential:
 class DaskGraph:
     """A warm LocalCluster (models built on every worker before timing) running pipeline.graph."""
 
-    def __init__(self, spec: dict, workers: int):
+    def __init__(self, spec: dict, workers: int, dask_malloc_trim: bool = False):
+        from unittest import mock
+
         from distributed import Client, wait
 
+        from pipeline import graph
         from pipeline.graph import get_models, local_cluster
 
         t0 = time.perf_counter()
-        self.cluster = local_cluster(workers, threads=1)  # the cluster `auglift precompute` starts
+        # Dask's own default, which `auglift precompute` removes (see pipeline/CLUSTER.md).
+        trim = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 65536} if dask_malloc_trim else {}
+        with mock.patch.dict(graph.QUIET_DASK_CONFIG, trim):
+            self.cluster = local_cluster(workers, threads=1)  # the cluster `auglift precompute` starts
         with Client(self.cluster) as client:
             addrs = list(client.scheduler_info()["workers"])
             wait([client.submit(get_models, spec, workers=[a], pure=False, allow_other_workers=False)
@@ -192,7 +202,7 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("AUGLIFT_DATA", REPO.parent / "shared" / "data")))
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--frames", type=int, default=32, help="frames per sequence")
+    ap.add_argument("--frames", type=int, default=96, help="frames per sequence")
     ap.add_argument("--copies", type=int, default=2, help="sequences per source (3 sources)")
     ap.add_argument("--rounds", type=int, default=3, help="alternating (a), (b) runs; medians are reported")
     ap.add_argument("--batch-size", type=int, default=PrecomputeConfigDefault.batch_size,
@@ -203,6 +213,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--depth-anything-random", action="store_true",
                     help="depth = the Depth Anything V2 Small architecture at 518 px with RANDOM weights "
                          "(the paper's depth model; no weights install offline): timing only, its depths mean nothing")
+    ap.add_argument("--dask-malloc-trim", action="store_true",
+                    help="run (b) with Dask's default MALLOC_TRIM_THRESHOLD_=65536 in the workers, which "
+                         "auglift precompute removes: the A/B behind pipeline/CLUSTER.md")
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     args = ap.parse_args(argv)
 
@@ -224,8 +237,11 @@ def main(argv=None) -> dict:
                                batch_size=args.batch_size, threads=1)
         chash = config_hash(cfg.content("videos"))
         seq = Sequential(cfg.model_spec())
-        par = DaskGraph(spec_for(cfg, tmp / "warm", chash), args.workers)
+        par = DaskGraph(spec_for(cfg, tmp / "warm", chash), args.workers, args.dask_malloc_trim)
         try:
+            # Untimed: first writes import zarr and start its I/O thread in every process.
+            seq.run(jobs[:args.workers], tmp / "warm_seq", chash)
+            par.run(jobs[:args.workers], spec_for(cfg, tmp / "warm_dask", chash))
             for r in range(args.rounds):
                 load = os.getloadavg()[0]
                 a = seq.run(jobs, tmp / f"seq{r}", chash)
@@ -237,8 +253,10 @@ def main(argv=None) -> dict:
     med = lambda xs: float(np.median(xs))  # noqa: E731
     result = {"cpus": os.cpu_count(), "sequences": len(jobs), "frames": rounds[0]["sequential"]["frames"],
               "models": f"{args.detector} + {depth}" + (" (Depth Anything V2 Small architecture, RANDOM "
-                                                         "weights: timing only)" if args.depth_anything_random else ""), "model_load_s": seq.load_s,
+                                                         "weights: timing only)" if args.depth_anything_random else ""),
+              "model_load_s": seq.load_s,
               "cluster_start_and_load_s": par.startup_s, "rounds": rounds,
+              "dask_malloc_trim_threshold": 65536 if args.dask_malloc_trim else None,
               "fps_sequential": med([r["sequential"]["fps"] for r in rounds]),
               "fps_dask": med([r["dask"]["fps"] for r in rounds]),
               "outside_inference_tasks": med([r["dask"]["outside_inference_tasks"] for r in rounds]),
@@ -260,7 +278,8 @@ def main(argv=None) -> dict:
     result.update(cpu_ms_per_frame_sequential=1000 * cpu_a, cpu_ms_per_frame_dask=1000 * cpu_b,
                   idle_machine_ratio_estimate=min(args.workers, os.cpu_count() or 1) * cpu_a / cpu_b)
     print(f"frames: {result['frames']} in {len(jobs)} sequences; {result['models']}; {result['cpus']} CPUs; "
-          f"untimed: models {seq.load_s:.2f} s, cluster start + worker models {par.startup_s:.2f} s")
+          f"untimed: models {seq.load_s:.2f} s, cluster start + worker models {par.startup_s:.2f} s"
+          + ("; (b) with Dask's MALLOC_TRIM_THRESHOLD_=65536" if args.dask_malloc_trim else ""))
     for i, r in enumerate(rounds):
         a, b = r["sequential"], r["dask"]
         print(f"round {i}: load avg {r['loadavg_1min_before']:.2f} | (a) {a['fps']:6.2f} frames/s | "

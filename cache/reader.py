@@ -152,7 +152,17 @@ class Shard:
 
     def read_all(self, names: Sequence[str] | None = None, start: int = 0,
                  stop: int | None = None) -> dict[str, np.ndarray]:
-        return {n: self.read(n, start, stop) for n in (names or self.array_names)}
+        """Rows [start, stop) of several arrays (all by default), fetched together."""
+        names = list(dict.fromkeys(names or self.array_names))
+        for n in names:
+            self._info(n)
+        start, stop, _ = slice(start, stop).indices(self.n_frames)
+        stop = max(start, stop)
+        try:
+            return self._handle().read_many(names, start, stop)
+        except Exception as e:
+            raise ShardError(f"{self.path}: reading {names} rows {start}:{stop} failed "
+                             f"({type(e).__name__}: {e})") from e
 
     def iter_batches(self, batch_size: int,
                      names: Sequence[str] | None = None) -> Iterator[dict[str, np.ndarray]]:

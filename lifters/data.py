@@ -233,10 +233,10 @@ def _shard_blocks(info: ShardInfo, index: int, spec: WindowSpec, codec: CueCodec
         for b in range(0, len(anchors), per_block):
             rows_in, rows_out, valid = spec.rows(anchors[b : b + per_block], n)
             lo, hi = int(rows_in.min()), int(rows_in.max()) + 1
-            raw = {name: shard.read(name, lo, hi) for name in names}
+            raw = shard.read_all([*names, "frame_index"], lo, hi)
+            frame_index = raw.pop("frame_index") if "frame_index" not in names else raw["frame_index"]
             if ordinal_name(codec) in raw:
                 raw["ordinal"] = raw.pop(ordinal_name(codec))
-            frame_index = shard.read("frame_index", lo, hi)
             flips = rng.random(len(rows_in)) < flip if flip > 0 else np.zeros(len(rows_in), bool)
             block = {"shard": np.full(len(rows_in), index, np.int64), "rows": rows_out,
                      "frame_index": frame_index[rows_out - lo], "valid": valid, "flipped": flips}

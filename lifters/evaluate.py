@@ -172,7 +172,10 @@ def evaluate(checkpoints: Sequence[str | Path], tests: Sequence[Sequence[str]], 
     from lifters.provenance import git_revision
 
     report: dict[str, Any] = {
-        "command": command, "git": git_revision(exclude=[Path(out).parent] if out is not None else []), "notes": list(notes), "protocol": "root-relative (pelvis) mm; MPJPE = Protocol 1, P-MPJPE = Protocol 2",
+        "command": command,
+        "git": git_revision(exclude=[Path(out).parent] if out is not None else []),
+        "notes": list(notes),
+        "protocol": "root-relative (pelvis) mm; MPJPE = Protocol 1, P-MPJPE = Protocol 2",
         "flip_test": flip_test, "subjects": list(subjects) if subjects else None,
         "test_sets": {n: {"specs": [str(s) for s in t], "shards": len(test_shards[n]),
                           "frames": int(sum(i.n_frames for i in test_shards[n])),

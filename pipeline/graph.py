@@ -17,6 +17,7 @@ see pipeline/CLUSTER.md). `workers=0` runs the tasks inline in this process (deb
 from __future__ import annotations
 
 import contextlib
+import datetime as _dt
 import json
 import os
 import threading
@@ -37,6 +38,7 @@ QUIET_DASK_CONFIG = {
     "distributed.admin.tick.interval": "1s",
     "distributed.admin.system-monitor.interval": "5s",
     "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
 }
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _MODELS: dict[tuple, tuple[Any, Any]] = {}
@@ -164,7 +166,8 @@ def process_sequence(job, spec: dict) -> SequenceResult:
     from pipeline.jobs import resolve_adapter_job
     from pipeline.sources.frames import FrameSourceError, iter_frames
 
-    res = SequenceResult(job.key, worker=f"{os.uname().nodename}:{os.getpid()}")
+    res = SequenceResult(job.key, worker=f"{os.uname().nodename}:{os.getpid()}",
+                         started=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"))
     clock = StageClock(res.seconds, res.cpu_seconds)
     t_start = time.perf_counter()
     current = {"file": job.main_file, "frame": None}
@@ -187,7 +190,9 @@ def process_sequence(job, spec: dict) -> SequenceResult:
         detector.reset()
         gt = job.joints_3d_cam
         writer = None
-        batches = iter_frames(job.frames, batch_size=spec["batch_size"], threads=spec["threads"])
+        # Nothing below keeps a batch's frames past the next decode, so one buffer serves them all.
+        batches = iter_frames(job.frames, batch_size=spec["batch_size"], threads=spec["threads"],
+                              reuse_buffer=True)
         try:
             while True:
                 with clock("decode"):
@@ -282,6 +287,15 @@ def run_tasks(jobs: list, spec: dict, *, workers: int = 2, scheduler: str | None
     return [results[j.key] for j in jobs], n_workers
 
 
+def longest_first(jobs: list) -> list[int]:
+    """Dask priorities (higher runs earlier) that start the longest sequences first, so a run does
+    not end with one worker on a long sequence while the others idle. A sequence of unknown
+    length (an adapter's, counted on the worker) counts as the longest; ties keep job order."""
+    known = [j.n_frames for j in jobs if j.n_frames]
+    unknown = max(known, default=0) + 1
+    return [j.n_frames or unknown for j in jobs]
+
+
 def local_cluster(workers: int, threads: int = 1, gpu: bool = False):
     """The LocalCluster precompute starts: `workers` processes x 1 task thread, models pinned to
     `threads` threads, quiet monitoring, the GPU resource when asked (all on cuda:0)."""
@@ -311,9 +325,13 @@ def _run_dask(jobs: list, spec: dict, workers: int, scheduler: str | None, gpu: 
         run_id = uuid.uuid4().hex[:8]
         resources = {"GPU": 1} if gpu else None
         futures = {}
-        for job in jobs:
+        # Submitted in that order too: idle workers take tasks as they arrive, before any priority
+        # of a later submission is seen.
+        order = sorted(zip(longest_first(jobs), range(len(jobs))), key=lambda p: -p[0])
+        for priority, i in order:
+            job = jobs[i]
             fut = client.submit(process_sequence, job, spec, key=f"precompute-{run_id}-{job.key}", pure=False,
-                                resources=resources, retries=0)
+                                resources=resources, retries=0, priority=priority)
             futures[fut] = job
         for fut in as_completed(list(futures)):
             job = futures[fut]

@@ -44,6 +44,7 @@ class SequenceResult:
     note: str = ""                  # e.g. why a shard was skipped or replaced
     worker: str = ""                # host:pid of the process that ran the task
     model_builds: int = 0           # models that process had built by the end of the task
+    started: str = ""               # UTC time the task began (ISO 8601, ms): the run's timeline
 
     @property
     def total_seconds(self) -> float:
@@ -108,7 +109,8 @@ def build_report(results: list[SequenceResult], *, config: dict, config_hash: st
         "stray_temps": stray_temps,
         "sequences": [{"key": r.key, "status": r.status, "frames": r.n_frames, "no_person": r.n_empty,
                        "seconds": {s: round(v, 4) for s, v in r.seconds.items()}, "note": r.note,
-                       "worker": r.worker, "model_builds": r.model_builds} for r in results],
+                       "worker": r.worker, "model_builds": r.model_builds, "started": r.started}
+                      for r in results],
     }
 
 

@@ -182,13 +182,13 @@ def test_iter_batches_streams_in_bounded_reads(tmp_path, backend):
     with open_shard(path) as shard:
         reads = []
         backend_reader = shard._handle()
-        original = backend_reader.read
+        original = backend_reader.read_many
 
-        def spy(name, start, stop):
-            reads.append((name, start, stop))
-            return original(name, start, stop)
+        def spy(names, start, stop):
+            reads.extend((name, start, stop) for name in names)
+            return original(names, start, stop)
 
-        backend_reader.read = spy
+        backend_reader.read_many = spy
         batches = list(shard.iter_batches(128, names=["keypoints_2d", "frame_index"]))
         assert [len(b["frame_index"]) for b in batches] == [128] * 7 + [104]
         assert max(stop - start for _, start, stop in reads) <= 128

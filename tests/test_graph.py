@@ -218,3 +218,32 @@ def test_image_folders_dataset(shared_data, tmp_path):
         from pipeline.precompute import default_root
 
         default_root("images", shared_data)
+
+
+def test_longest_sequences_start_first(cluster, shared_data, tmp_path):
+    """Long sequences are submitted with higher priority, so a run does not end on one of them."""
+    import av
+
+    from pipeline.sources.video import iter_video_batches
+
+    frames = next(iter_video_batches(shared_data / "videos" / "posetrack_000001.mp4", batch_size=5)).frames
+    root = tmp_path / "videos"
+    root.mkdir()
+    for name, n in (("a_short", 3), ("b_long", 9), ("c_mid", 5)):   # job order: by name
+        with av.open(str(root / f"{name}.mp4"), "w") as out:
+            stream = out.add_stream("libx264", rate=25)
+            stream.height, stream.width = frames.shape[1:3]
+            stream.pix_fmt = "yuv420p"
+            for i in range(n):   # back and forth over the real frames
+                k = i % 8
+                frame = av.VideoFrame.from_ndarray(frames[k if k < 5 else 8 - k], format="rgb24")
+                for pkt in stream.encode(frame):
+                    out.mux(pkt)
+            for pkt in stream.encode():
+                out.mux(pkt)
+    cfg = PrecomputeConfig(scheduler=cluster.scheduler_address)
+    report, _ = run_precompute("videos", root, tmp_path / "cache", cfg, progress=False, log=None)
+    started = {s["key"].split("/")[1]: s["started"] for s in report["sequences"]}
+    assert {s["key"].split("/")[1]: s["frames"] for s in report["sequences"]} == {"a_short": 3, "b_long": 9, "c_mid": 5}
+    # two workers: the two longest start at once, the shortest waits for one of them
+    assert started["a_short"] > max(started["b_long"], started["c_mid"])

@@ -65,13 +65,15 @@ class FrameSpec:
         return len(self.paths) if self.kind == "images" else None
 
 
-def iter_frames(spec: FrameSpec, batch_size: int = 16, threads: int = 1) -> Iterator[FrameBatch]:
-    """Batches of the frames of `spec` (see `video.iter_video_batches`, `images.iter_image_batches`)."""
+def iter_frames(spec: FrameSpec, batch_size: int = 16, threads: int = 1,
+                reuse_buffer: bool = False) -> Iterator[FrameBatch]:
+    """Batches of the frames of `spec` (see `video.iter_video_batches`, `images.iter_image_batches`).
+    `reuse_buffer` (videos): every batch comes in the same array; use a batch before the next."""
     if spec.kind == "video":
         from .video import iter_video_batches
 
         return iter_video_batches(spec.paths[0], batch_size=batch_size, frames=spec.frames, threads=threads,
-                                  allow_short=spec.allow_short)
+                                  allow_short=spec.allow_short, reuse_buffer=reuse_buffer)
     from .images import iter_image_batches
 
     return iter_image_batches(spec.paths, batch_size=batch_size, frame_index=spec.frames)
