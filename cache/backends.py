@@ -79,18 +79,25 @@ class ZarrReader:
 
         self._group = zarr.open_group(store=str(path), mode="r", use_consolidated=False)
         # Every array's metadata in one concurrent pass: each sync zarr call is a round trip
-        # through zarr's I/O thread (~1 ms), which dominated streaming small shards.
-        self._arrays: dict[str, Any] = dict(self._group.arrays())
+        # through zarr's I/O thread (~1 ms), which dominated streaming small shards. If a member
+        # is damaged, arrays open one by one instead, so that the error comes from that array.
+        try:
+            self._arrays: dict[str, Any] = dict(self._group.arrays())
+            self._complete = True
+        except Exception:
+            self._arrays, self._complete = {}, False
 
     def attrs(self) -> Any:
         return self._group.attrs.asdict().get(ATTR_KEY)
 
     def names(self) -> list[str]:
-        return sorted(self._arrays)
+        return sorted(self._arrays) if self._complete else sorted(self._group.array_keys())
 
     def _get(self, name: str):
         if name not in self._arrays:
-            raise KeyError(f"no array {name!r} in the Zarr group")
+            if self._complete:
+                raise KeyError(f"no array {name!r} in the Zarr group")
+            self._arrays[name] = self._group[name]
         return self._arrays[name]
 
     def shape(self, name: str) -> tuple[int, ...]:

@@ -71,12 +71,19 @@ class Shard:
         recorded = attrs.get("arrays")
         if not isinstance(recorded, dict) or not isinstance(attrs.get("n_frames"), int):
             raise ShardError(f"{self.path}: corrupt attributes (no 'arrays' table or 'n_frames')")
-        on_disk = set(reader.names())
+        try:
+            on_disk = set(reader.names())
+        except Exception as e:
+            raise ShardError(f"{self.path}: cannot list its arrays ({type(e).__name__}: {e})") from e
         for name, info in recorded.items():
             if name not in on_disk:
                 raise ShardError(f"{self.path}: array '{name}' listed in attributes is missing")
-            if list(reader.shape(name)) != list(info.get("shape", [])):
-                raise ShardError(f"{self.path}: array '{name}' has shape {reader.shape(name)} but the "
+            try:
+                shape = reader.shape(name)
+            except Exception as e:
+                raise ShardError(f"{self.path}: array '{name}' cannot be opened ({type(e).__name__}: {e})") from e
+            if list(shape) != list(info.get("shape", [])):
+                raise ShardError(f"{self.path}: array '{name}' has shape {shape} but the "
                                  f"attributes record {info.get('shape')} (truncated or modified)")
         missing = [n for n in REQUIRED_ARRAYS if n not in recorded]
         if missing:
@@ -141,14 +148,7 @@ class Shard:
     # -- data ------------------------------------------------------------------------------
     def read(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Rows [start, stop) of one array (Python slice semantics, negatives allowed)."""
-        self._info(name)
-        start, stop, _ = slice(start, stop).indices(self.n_frames)
-        stop = max(start, stop)
-        try:
-            return self._handle().read(name, start, stop)
-        except Exception as e:
-            raise ShardError(f"{self.path}: reading '{name}' rows {start}:{stop} failed "
-                             f"({type(e).__name__}: {e})") from e
+        return self.read_all([name], start, stop)[name]
 
     def read_all(self, names: Sequence[str] | None = None, start: int = 0,
                  stop: int | None = None) -> dict[str, np.ndarray]:
@@ -161,7 +161,7 @@ class Shard:
         try:
             return self._handle().read_many(names, start, stop)
         except Exception as e:
-            raise ShardError(f"{self.path}: reading {names} rows {start}:{stop} failed "
+            raise ShardError(f"{self.path}: reading {', '.join(map(repr, names))} rows {start}:{stop} failed "
                              f"({type(e).__name__}: {e})") from e
 
     def iter_batches(self, batch_size: int,

@@ -191,6 +191,14 @@ def test_corrupt_zarr_chunk_is_reported(tmp_path):
             shard.read("keypoints_2d", 64, 128)
 
 
+def test_damaged_zarr_array_metadata_names_the_shard(tmp_path):
+    path, _ = _write(tmp_path, "zarr")
+    (path / "confidence" / "zarr.json").write_text("{not json")
+    with pytest.raises(ShardError, match=f"{path}: .*JSONDecodeError"):
+        open_shard(path)
+    assert not verify_shard(path).ok
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_incomplete_or_foreign_shards_are_refused(tmp_path, backend):
     path, _ = _write(tmp_path, backend)
