@@ -31,8 +31,10 @@ from .report import SequenceResult, StageClock
 # Dask's defaults suit many short tasks: a 10 ms stack-sampling profiler, a 20 ms event-loop
 # tick, a 100 ms memory monitor. Measured here, an idle 2-worker LocalCluster burns ~10 % of a
 # core with them and ~1.3 % with these, which matters when every core runs a model. Our tasks
-# take seconds to hours, so coarse monitoring loses nothing. Applied to the clusters this module
-# starts; for an external cluster, put them in the workers' Dask config (pipeline/CLUSTER.md).
+# take seconds to hours, so coarse monitoring loses nothing. The nannies' MALLOC_TRIM_THRESHOLD_
+# is unset because it pins glibc's mmap threshold, which made every frame buffer and activation
+# fresh kernel pages (BlazePose ~8 % slower a frame; pipeline/CLUSTER.md). Applied to the clusters
+# this module starts; for an external cluster, put them in the workers' Dask config (CLUSTER.md).
 QUIET_DASK_CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",
