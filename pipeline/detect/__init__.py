@@ -12,7 +12,7 @@ from .base import PERSON_MODES, Detections, Detector, empty_detections, keypoint
 # name -> "module:class" (relative to this package)
 DETECTORS: dict[str, str] = {
     "mediapipe": "blazepose:BlazePoseDetector",   # embedded default: weights ship in the wheel
-    "rtmpose": "rtmpose:RTMPoseDetector",         # paper-faithful; optional extra [rtmpose]
+    "rtmpose": "rtmpose:RTMPoseDetector",         # paper-faithful; OpenMMLab stack, see README
 }
 
 
