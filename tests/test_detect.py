@@ -129,7 +129,7 @@ def _mm_config(package, *parts):
 
 
 def test_rtmpose_random_weights_on_a_real_frame(shared_data):
-    # Optional backend: runs only where mmpose/mmdet/mmcv are installed (README, Paper-faithful models).
+    # Optional backend: runs where mmpose/mmdet/mmcv are installed (`make setup-rtmpose test-rtmpose`).
     pytest.importorskip("mmpose")
     pytest.importorskip("mmdet")
     pose_cfg = _mm_config("mmpose", "body_2d_keypoint", "rtmpose", "body8", "rtmpose-l_8xb256-420e_body8-384x288.py")

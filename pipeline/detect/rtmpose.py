@@ -1,8 +1,8 @@
 """RTMDet person detector + RTMPose-L (body8, 384x288): the AugLift paper's 2D detector.
 
 Needs OpenMMLab's stack (mmengine, mmcv 2.1 compiled against the installed torch, mmdet 3.x,
-mmpose 1.x; the recipe is in README, "Paper-faithful models") and four local files, passed as
-detector params (never downloaded at run time):
+mmpose 1.x: `make setup-rtmpose` builds it into `.venv-rtmpose`) and four local files, passed
+as detector params (never downloaded at run time):
 
 - `pose_config`, `pose_checkpoint`: e.g. `rtmpose-l_8xb256-420e_body8-384x288.py` (in mmpose's
   configs/body_2d_keypoint/rtmpose/body8/) and its `.pth` from the RTMPose model zoo
@@ -61,8 +61,8 @@ class RTMPoseDetector(Detector):
             from mmpose.apis import inference_topdown, init_model
             from mmpose.utils import adapt_mmdet_pipeline
         except ImportError as e:
-            raise ImportError(f"rtmpose needs mmpose/mmdet/mmcv ({e}); install them as README.md "
-                              f"'Paper-faithful models' says (mmcv compiles from source)") from e
+            raise ImportError(f"rtmpose needs mmpose/mmdet/mmcv ({e}); `make setup-rtmpose` builds them into "
+                              f".venv-rtmpose (mmcv compiles from source; README, 'Paper-faithful models')") from e
         super().__init__(**{k: (Path(v).name if v else None) for k, v in files.items()}, person=person,
                          bbox_thr=float(bbox_thr), nms_thr=float(nms_thr), det_cat_id=int(det_cat_id),
                          random_weights=bool(random_weights), scores="SimCC, clipped to [0, 1]")
