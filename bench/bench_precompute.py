@@ -152,18 +152,14 @@ class DaskGraph:
     """A warm LocalCluster (models built on every worker before timing) running pipeline.graph."""
 
     def __init__(self, spec: dict, workers: int, dask_malloc_trim: bool = False):
-        from unittest import mock
-
         from distributed import Client, wait
 
-        from pipeline import graph
         from pipeline.graph import get_models, local_cluster
 
         t0 = time.perf_counter()
         # Dask's own default, which `auglift precompute` removes (see pipeline/CLUSTER.md).
         trim = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 65536} if dask_malloc_trim else {}
-        with mock.patch.dict(graph.QUIET_DASK_CONFIG, trim):
-            self.cluster = local_cluster(workers, threads=1)  # the cluster `auglift precompute` starts
+        self.cluster = local_cluster(workers, threads=1, dask_config=trim)  # what `auglift precompute` starts
         with Client(self.cluster) as client:
             addrs = list(client.scheduler_info()["workers"])
             wait([client.submit(get_models, spec, workers=[a], pure=False, allow_other_workers=False)

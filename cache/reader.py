@@ -192,11 +192,10 @@ class Shard:
         lo = min(max(start, 0), t - 1)
         hi = min(max(start + length - 1, 0), t - 1)
         idx = np.clip(np.arange(start, start + length), 0, t - 1) - lo
-        out = {}
-        for name in names or self.array_names:
-            rows = self.read(name, lo, hi + 1)
-            out[name] = rows if (start >= 0 and start + length <= t) else rows[idx]
-        return out
+        rows = self.read_all(names, lo, hi + 1)
+        if start >= 0 and start + length <= t:
+            return rows
+        return {name: r[idx] for name, r in rows.items()}
 
     def copy_attrs(self) -> dict:
         """A deep copy of the attributes, safe to modify (e.g. to write a derived shard)."""

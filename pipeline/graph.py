@@ -298,14 +298,15 @@ def longest_first(jobs: list) -> list[int]:
     return [j.n_frames or unknown for j in jobs]
 
 
-def local_cluster(workers: int, threads: int = 1, gpu: bool = False):
+def local_cluster(workers: int, threads: int = 1, gpu: bool = False, dask_config: dict | None = None):
     """The LocalCluster precompute starts: `workers` processes x 1 task thread, models pinned to
-    `threads` threads, quiet monitoring, the GPU resource when asked (all on cuda:0)."""
+    `threads` threads, quiet monitoring, the GPU resource when asked (all on cuda:0).
+    `dask_config` overrides entries of QUIET_DASK_CONFIG (benchmarks' A/B runs)."""
     import dask
     from distributed import LocalCluster
 
     env = {v: str(threads) for v in _THREAD_VARS}
-    with dask.config.set(QUIET_DASK_CONFIG):  # read when the scheduler and the workers start
+    with dask.config.set({**QUIET_DASK_CONFIG, **(dask_config or {})}):  # read as the cluster starts
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                             resources={"GPU": 1} if gpu else None, env=env, silence_logs=40)
 

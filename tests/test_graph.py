@@ -247,3 +247,14 @@ def test_longest_sequences_start_first(cluster, shared_data, tmp_path):
     assert {s["key"].split("/")[1]: s["frames"] for s in report["sequences"]} == {"a_short": 3, "b_long": 9, "c_mid": 5}
     # two workers: the two longest start at once, the shortest waits for one of them
     assert started["a_short"] > max(started["b_long"], started["c_mid"])
+
+
+def test_workers_keep_glibc_malloc_defaults(cluster):
+    """Dask's nannies would set MALLOC_TRIM_THRESHOLD_, which pins glibc's mmap threshold and
+    makes every frame buffer fresh kernel pages; the cluster precompute starts unsets it."""
+    import os
+
+    from distributed import Client
+
+    with Client(cluster) as client:
+        assert set(client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_")).values()) == {None}

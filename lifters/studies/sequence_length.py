@@ -40,7 +40,7 @@ class Config:
     @classmethod
     def for_size(cls, size: str) -> "Config":
         if size == "small":
-            # 8 lifters: half the cross-input schedule each, so that the study fits the CPU budget
+            # 8 lifters: a short schedule each, so that the study fits the CPU budget
             return cls((1, 9, 27, 81), Schedule(epochs=2, val_every=1, chosen=BUDGET_EPOCHS_WHY), 128, caches.data_size(size))
         return cls((1, 9, 27, 81, 243), Schedule(epochs=60, batch_size=1024, lr_decay=0.95, stride=1, val_every=1), None,
                    caches.data_size(size))
