@@ -9,7 +9,7 @@ OUT     ?= runs/cache
 MEDIAPIPE := mediapipe==0.10.21
 TORCH     := torch==2.13.0
 
-.PHONY: setup test demo precompute bench experiments clean setup-rtmpose test-rtmpose
+.PHONY: setup test demo precompute bench experiments clean setup-rtmpose test-rtmpose calibrate
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -61,34 +61,46 @@ setup-rtmpose:
 test-rtmpose:
 	$(RTM_BIN)/python -m pytest -q tests/test_detect.py
 
+# The default lifters `auglift lift` uses without --checkpoint: SimpleBaseline and VideoPose3D
+# (9 frames), xy and xycd, trained on SIMULATED Human3.6M cues of the embedded default's depth
+# kind (BlazePose landmark z, simulated with the noise fitted in results/landmark_z_calibration.md)
+# for the training subjects S1 S5 S6 S7 S8; S9/S11 stay for testing. Sizes and steps are in
+# lifters/configs/default_*.yaml. Resumable: a finished lifter (its last.pt) is not trained again.
+LIFTERS       ?= runs/lifters
+LIFTER_CACHE  ?= runs/sim_landmark_z
+.PHONY: lifters
+lifters:
+	$(BIN)/auglift simulate --dataset h36m --data-root $(DATA) --depth-kind landmark_z --out $(LIFTER_CACHE) --workers 2
+	for m in simple_baseline videopose3d; do for ch in xy xycd; do \
+	  dest=$(LIFTERS)/$${m}_$${ch}_$$( [ $$ch = xy ] && echo any || echo landmark_z ); \
+	  [ -f $$dest/last.pt ] && continue; \
+	  $(BIN)/auglift train --config lifters/configs/default_$$m.yaml --channels $$ch --train $(LIFTER_CACHE) \
+	    --out $$dest.part --quiet && rm -rf $$dest && mv $$dest.part $$dest || exit 1; \
+	done; done
+
 # The main job, end to end on the embedded offline defaults (what `make setup demo` runs):
-#  1. real frames (H36M + MPI-INF-3DHP sample images, with 3D ground truth, and the two short
-#     real videos) -> MediaPipe BlazePose 2D + confidence + its landmark depth -> verified shards
-#     (Dask graph, 2 local workers);
-#  2. H36M mocap -> SIMULATED (x, y, c, d) shards (train S1 S5 S6 S7 S8, test S9 S11);
-#  3. SimpleBaseline lifters with xy, xyc and xycd inputs, trained on the simulated train subjects;
-#  4. metrics (MPJPE, P-MPJPE, PCK@150, AUC) on simulated S9/S11 and on the real frames.
-# The real frames' depth is BlazePose's landmark z, not a metric depth map, so the xycd lifter
-# (trained on metric depth) is scored on the simulated test set only.
-DEMO      ?= runs/demo
-DEMO_STEPS ?= 400
-demo:
+#  1. real frames (H36M + MPI-INF-3DHP sample images, with 3D ground truth) -> MediaPipe BlazePose
+#     2D + confidence + its landmark z -> verified shards (Dask graph, 2 local workers);
+#  2. the default lifters (`make lifters`): H36M mocap -> SIMULATED cues of the same depth kind
+#     (landmark z) -> SimpleBaseline and VideoPose3D, xy and xycd, on the training subjects;
+#  3. metrics (MPJPE, P-MPJPE, PCK@150, AUC) on simulated S9/S11 and on the real frames, xy and
+#     xycd side by side (the real frames' depth is the kind the xycd lifters learnt);
+#  4. a real video -> cache -> the default VideoPose3D xycd lifter -> 3D poses (npz + JSON) and a
+#     rendered MP4 with the 2D skeleton beside the 3D one.
+DEMO       ?= runs/demo
+DEMO_VIDEO ?= $(DATA)/videos/posetrack_000001.mp4
+CKPTS      := $(foreach m,simple_baseline videopose3d,--checkpoint $(LIFTERS)/$(m)_xy_any/last.pt \
+                --checkpoint $(LIFTERS)/$(m)_xycd_landmark_z/last.pt)
+demo: lifters
 	$(BIN)/auglift precompute --dataset samples --data-root $(DATA) --out $(DEMO)/real --quiet
-	$(BIN)/auglift precompute --dataset videos --data-root $(DATA) --out $(DEMO)/videos --quiet
 	$(BIN)/auglift cache verify $(DEMO)/real
-	$(BIN)/auglift cache verify $(DEMO)/videos
-	$(BIN)/auglift simulate --dataset h36m --data-root $(DATA) --out $(DEMO)/sim --workers 2
-	for ch in xy xyc xycd; do \
-	  $(BIN)/auglift train --model simple_baseline --channels $$ch --train $(DEMO)/sim \
-	    --train-subjects S1,S5,S6,S7,S8 --max-steps $(DEMO_STEPS) --epochs 100 --seed 0 \
-	    --out $(DEMO)/lifter_$$ch --quiet || exit 1; \
-	done
-	$(BIN)/auglift evaluate --checkpoint $(DEMO)/lifter_xy/last.pt --checkpoint $(DEMO)/lifter_xyc/last.pt \
-	  --checkpoint $(DEMO)/lifter_xycd/last.pt --test $(DEMO)/sim --subjects S9,S11 \
-	  --name "H36M S9/S11 (simulated cues)" --out $(DEMO)/metrics_simulated --quiet
-	$(BIN)/auglift evaluate --checkpoint $(DEMO)/lifter_xy/last.pt --checkpoint $(DEMO)/lifter_xyc/last.pt \
-	  --test $(DEMO)/real --name "real frames (BlazePose)" --out $(DEMO)/metrics_real_frames --quiet
+	$(BIN)/auglift evaluate $(CKPTS) --test $(LIFTER_CACHE) --subjects S9,S11 \
+	  --name "H36M S9/S11 (simulated landmark-z cues)" --out $(DEMO)/metrics_simulated --quiet
+	$(BIN)/auglift evaluate $(CKPTS) --test $(DEMO)/real --name "real frames (BlazePose)" \
+	  --out $(DEMO)/metrics_real_frames --quiet
+	$(BIN)/auglift lift $(DEMO_VIDEO) --out $(DEMO)/lift --quiet
 	cat $(DEMO)/metrics_simulated.md $(DEMO)/metrics_real_frames.md
+	@echo "3D poses and the rendered video of $(DEMO_VIDEO): $(DEMO)/lift/videos/"
 
 # The paper's studies on real data -> results/*.md|json|png, each page headed by the command,
 # seed, data and git revision that made it. SIZE=small fits 2 CPU cores in about an hour;
@@ -136,7 +148,7 @@ eval-gt:
 	done
 
 # Every benchmark, each printing ours against its baseline side by side (bench/*.py say how).
-# bench_stream reads the simulated H36M cache of `make demo` (resumed or made here).
+# bench_stream reads a simulated (metric-depth) H36M cache, made here or resumed.
 BENCH_CACHE ?= $(DEMO)/sim
 bench:
 	$(BIN)/python bench/bench_cues.py
@@ -145,6 +157,11 @@ bench:
 	$(BIN)/auglift simulate --dataset h36m --data-root $(DATA) --out $(BENCH_CACHE) --workers 2
 	$(BIN)/python bench/bench_stream.py --cache $(BENCH_CACHE)
 	$(BIN)/python bench/bench_simulate.py --data-root $(DATA)
+
+# The simulator's landmark-z model fitted to real BlazePose output on the real sample frames
+# (the fit behind DepthNoiseConfig's lz_* defaults) -> results/landmark_z_calibration.md|json.
+calibrate:
+	$(BIN)/auglift calibrate landmark-z --data-root $(DATA) --out results/landmark_z_calibration
 
 clean:
 	rm -rf runs .pytest_cache

@@ -85,10 +85,13 @@ def datasets_cmd(data_root: Path) -> None:
 @click.option("--keypoints", type=click.Choice(["simulated", "real"]),
               help="2D source: projected GT + noise, or the dataset's real detections (overrides the config).")
 @click.option("--seed", type=int, help="Random seed (overrides the config).")
+@click.option("--depth-kind", type=click.Choice(["metric", "relative", "landmark_z"]),
+              help="Depth convention to simulate (overrides the config): a metric depth map, a relative "
+                   "inverse depth map, or BlazePose's landmark z (the embedded default's kind).")
 @click.option("--backend", type=click.Choice(["zarr", "hdf5"]), default="zarr", show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
 def simulate(dataset, data_root, out, subjects, split, actions, config_path, virtual_views, keypoints,
-             seed, backend, workers) -> None:
+             seed, depth_kind, backend, workers) -> None:
     """Simulate (x, y, c, d) shards from 3D mocap: SIMULATED cues, labelled so in every shard."""
     import dataclasses
 
@@ -104,6 +107,9 @@ def simulate(dataset, data_root, out, subjects, split, actions, config_path, vir
         cfg = dataclasses.replace(cfg, keypoints=keypoints)
     if seed is not None:
         cfg = dataclasses.replace(cfg, seed=seed)
+    if depth_kind is not None:
+        cfg = dataclasses.replace(cfg, depth=dataclasses.replace(cfg.depth, mode=depth_kind))
+
     def split_list(text):
         return [x.strip() for x in text.split(",") if x.strip()] if text else None
 
@@ -115,6 +121,38 @@ def simulate(dataset, data_root, out, subjects, split, actions, config_path, vir
         raise click.ClickException(str(e)) from None
     if summary["shards"]["failed"]:
         raise SystemExit(1)
+
+
+@main.command("calibrate")
+@click.argument("model", type=click.Choice(["landmark-z"]))
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), envvar="AUGLIFT_DATA",
+              default=Path(__file__).resolve().parent.parent / "shared" / "data", show_default="$AUGLIFT_DATA or ../shared/data",
+              help="Directory holding the datasets.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("results") / "landmark_z_calibration", show_default=True, help="Output stem (.md, .json).")
+@click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path("runs") / "calibration",
+              show_default=True, help="Where the real frames' cues are precomputed.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def calibrate_cmd(model, data_root, out, work, seed) -> None:
+    """Fit a simulator model to a real detector on real frames; write the page beside the real figures."""
+    import json
+    import sys
+
+    from lifters.provenance import git_revision
+    from pipeline.simulate.calibrate import calibrate_landmark_z, landmark_z_page
+
+    try:
+        result = calibrate_landmark_z(data_root, work, seed)
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from None
+    git = git_revision(exclude=[out.parent])
+    revision = f"`{(git.get('commit') or '?')[:12]}`" + (" with uncommitted changes" if git.get("dirty") else "")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({**result, "git": git}, indent=1))
+    out.with_suffix(".md").write_text(landmark_z_page(result, "auglift " + shlex.join(sys.argv[1:]), revision))
+    f = result["fit"]
+    click.echo(f"lz_scale {f['lz_scale']:.2f}  lz_scale_sigma {f['lz_scale_sigma']:.2f}  lz_sigma {f['lz_sigma']:.3f} "
+               f"({f['frames']} frames) -> {out.with_suffix('.md')}")
 
 
 # ------------------------------------------------------------------------------- precompute
@@ -300,6 +338,74 @@ def evaluate_cmd(checkpoints, tests, names, labels, subjects, joints, flip_test,
         click.echo(label + ": " + ", ".join(f"{t} MPJPE {r['mpjpe']:.1f} mm, P-MPJPE {r['p_mpjpe']:.1f} mm"
                                             for t, r in per_test.items()))
     click.echo(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.md')}")
+
+
+@main.command("lift")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: <out>/<sequence key>/lift.npz|json|mp4, contact_sheet.png; cues in <out>/cache.")
+@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Lifter checkpoint (default: the `make lifters` one for --model, --channels and the cues' depth kind).")
+@click.option("--model", type=click.Choice(["videopose3d", "simple_baseline"]), default="videopose3d",
+              show_default=True, help="Default lifter to use when no --checkpoint is given.")
+@click.option("--channels", type=click.Choice(["xycd", "xy"]), default="xycd", show_default=True,
+              help="Default lifter's inputs when no --checkpoint is given.")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Precompute config (YAML of PrecomputeConfig fields) for video and image inputs.")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Local Dask workers for the precompute step (0: in this process).")
+@click.option("--allow-depth-kind-mismatch", is_flag=True,
+              help="Lift even if the cues' depth kind is not the one the lifter learnt.")
+@click.option("--no-render", is_flag=True, help="Skip the MP4 and the contact sheet.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def lift_cmd(inputs, out, checkpoint, model, channels, config_path, workers, allow_depth_kind_mismatch,
+             no_render, quiet) -> None:
+    """Lift video files, image folders or caches to 3D poses, with a rendered video per sequence.
+
+    Videos and image folders go through precompute first (same graph, resumable, cues in
+    OUT/cache); caches (a root or shards) are lifted as they are.
+    """
+    from cache import list_shards
+    from lifters.data import depth_families, resolve_shards
+    from lifters.lift import LiftOptions, default_checkpoint, lift_shards
+    from pipeline.sources.frames import frames_of_source
+
+    try:
+        caches = [p for p in inputs if p.is_dir() and list_shards(p)]
+        shard_paths, failed = _precompute_inputs([p for p in inputs if p not in caches], out / "cache",
+                                                 config_path, workers, quiet)
+        if not caches and not shard_paths:
+            raise click.ClickException("no sequence could be precomputed; nothing to lift")
+        shards = resolve_shards([*caches, *shard_paths])
+        if checkpoint is None:
+            checkpoint = default_checkpoint(model, channels, depth_families(shards)[0])
+        options = LiftOptions(checkpoint, allow_depth_kind_mismatch=allow_depth_kind_mismatch, render=not no_render)
+        lift_shards(shards, out, options, frames_for=frames_of_source, log=click.echo)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        raise click.ClickException(str(e)) from None
+    if failed:
+        raise SystemExit(1)
+
+
+def _precompute_inputs(paths: list[Path], cache_root: Path, config_path: Path | None, workers: int,
+                       quiet: bool) -> tuple[list[Path], int]:
+    """Precompute a user's videos / image folders into `cache_root`: (their shard paths, failures)."""
+    import dataclasses
+
+    from cache import shard_path
+    from pipeline.jobs import input_jobs
+    from pipeline.precompute import PrecomputeConfig, load_config, run_precompute
+
+    if not paths:
+        return [], 0
+    cfg = load_config(config_path) if config_path else dataclasses.replace(PrecomputeConfig(), workers=workers)
+    found, failed = [], 0
+    for dataset, jobs in input_jobs(paths).items():
+        report, _ = run_precompute(dataset, None, cache_root, cfg, jobs=jobs, progress=not quiet, log=click.echo)
+        bad = {f["key"] for f in report["failures"]}
+        failed += len(bad)
+        found += [shard_path(cache_root, j.key, cfg.backend) for j in jobs if j.key not in bad]
+    return found, failed
 
 
 @main.command("show")

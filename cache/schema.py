@@ -17,9 +17,24 @@ import numpy as np
 FORMAT_VERSION = 1
 ATTR_KEY = "auglift"  # both backends store the attribute dict (as JSON) under this one name
 
-DEPTH_KINDS = ("metric", "relative_inverse", "landmark_z", "simulated_metric", "none")
+# A depth kind says what the `depth` array means (cache/FORMAT.md 3.2). A simulated kind is its
+# real family's convention made from mocap, labelled "simulated_" so that no result mixes them up
+# unknowingly; a lifter matches cues by family (`depth_family`), since that is what it can learn.
+DEPTH_FAMILIES = ("metric", "relative_inverse", "landmark_z", "none")
+DEPTH_KINDS = ("metric", "relative_inverse", "landmark_z", "simulated_metric", "simulated_relative_inverse",
+               "simulated_landmark_z", "none")
 PROVENANCES = ("real", "simulated", "ground_truth", "oracle", "none")
 PROVENANCE_REQUIRED = ("keypoints_2d", "confidence", "depth")
+
+
+
+def depth_family(kind: str) -> str:
+    """The real kind a (possibly simulated) depth kind stands for: "simulated_metric" -> "metric"."""
+    family = str(kind).removeprefix("simulated_")
+    if family not in DEPTH_FAMILIES:
+        raise ValueError(f"unknown depth kind {kind!r}; known: {list(DEPTH_KINDS)}")
+    return family
+
 
 # name -> (dtype, trailing shape); "K" is the shard's keypoint count, fixed by keypoints_2d.
 REQUIRED_ARRAYS: dict[str, tuple[str, tuple]] = {

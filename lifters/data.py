@@ -22,6 +22,7 @@ split across DataLoader workers and distributed ranks: after the epoch's permuta
 """
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from cache import list_shards, open_shard
+from cache import depth_family, list_shards, open_shard
 from cache.store import is_shard_path
 from pipeline.cues import CodecConfig, CueCodec, ordinal_depth
 from pipeline.skeleton import flip_pairs
@@ -107,9 +108,35 @@ def _key_matches(path: Path, pattern: str) -> bool:
     return fnmatch.fnmatchcase(ShardInfo.read(path).key, pattern)
 
 
+def depth_families(shards: Sequence[ShardInfo]) -> list[str]:
+    """The depth families (cache.depth_family) of `shards`, sorted; unknown kinds are an error."""
+    return sorted({depth_family(i.depth_kind or "none") for i in shards})
+
+
+def training_depth_family(shards: Sequence[ShardInfo], config: CodecConfig) -> str | None:
+    """The one depth family a lifter with a d channel learns from `shards` (None without d).
+
+    Refuses shards of several families, shards without depth, and a `config.depth_kind` that
+    the shards contradict, naming the kinds: each would make the d channel mean two things.
+    """
+    if "d" not in config.channels:
+        return config.depth_kind
+    families = depth_families(shards)
+    if len(families) > 1:
+        raise ValueError(f"training shards mix depth families {families}; a lifter's d channel can learn one "
+                         f"(train one lifter per kind)")
+    if families == ["none"]:
+        raise ValueError(f"channels {config.channels!r} need a depth cue but the training shards have none "
+                         f"(depth kind 'none', e.g. {shards[0].path})")
+    if config.depth_kind is not None and config.depth_kind != families[0]:
+        raise ValueError(f"codec.depth_kind is {config.depth_kind!r} but the training shards are "
+                         f"{families[0]!r} depth (e.g. {shards[0].path})")
+    return families[0]
+
+
 def fit_codec(shards: Sequence[ShardInfo], config: CodecConfig, chunk_frames: int = 8192) -> CueCodec:
-    """The cue codec with its training-set statistics (mean box), streamed over `shards`."""
-    codec = CueCodec(config)
+    """The cue codec with its training-set statistics (mean box, depth family), streamed over `shards`."""
+    codec = CueCodec(dataclasses.replace(config, depth_kind=training_depth_family(shards, config)))
     if not config.box_rescale:
         return codec
 

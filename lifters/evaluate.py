@@ -13,102 +13,21 @@ them; the cues themselves are streamed.
 from __future__ import annotations
 
 import json
-import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 
-from pipeline.skeleton import H36M17_JOINTS, flip_pairs
+from pipeline.skeleton import H36M17_JOINTS
 
 from .checkpoint import build_from_checkpoint, describe, load_checkpoint
-from .data import ShardInfo, WindowDataset, WindowSpec, resolve_shards
+from .data import resolve_shards
 from .metrics import evaluate_all
+from .predict import DepthKindMismatch, Predictions, action_group, check_depth_kinds, predict
 
-
-class DepthKindMismatch(ValueError):
-    """The test shards' depth is not the kind the model was trained on (e.g. metric vs relative)."""
-
-
-def action_group(action: str) -> str:
-    """'Walking 1' / 'Walking_1' / 'WalkDog' -> 'Walking' / 'Walking' / 'WalkDog'."""
-    return re.sub(r"[\s_-]*\d+$", "", action.strip()) or action
-
-
-@dataclass
-class Predictions:
-    shards: list[ShardInfo]
-    pred: list[np.ndarray]   # per shard (n, K, 3) mm, root-relative
-    gt: list[np.ndarray]     # per shard (n, K, 3) mm, root-relative
-
-    def stacked(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(pred (N, K, 3), gt (N, K, 3), action label per frame (N,))."""
-        groups = np.concatenate([np.full(len(p), action_group(i.action), object)
-                                 for i, p in zip(self.shards, self.pred)])
-        return np.concatenate(self.pred), np.concatenate(self.gt), groups
-
-
-@torch.no_grad()
-def predict(model, codec, shards: Sequence[ShardInfo], batch_size: int = 4096, device: str = "cpu",
-            flip_test: bool = False, progress: bool = False) -> Predictions:
-    """Root-relative predictions and targets (mm) for every frame of `shards`."""
-    model = model.to(device).eval()
-    window = WindowSpec.for_model(model, train=False)
-    root = codec.config.root
-    total = [np.zeros((i.n_frames, i.num_keypoints, 3)) for i in shards]
-    count = [np.zeros(i.n_frames) for i in shards]
-    gt: list[np.ndarray | None] = [None] * len(shards)
-    perm = flip_pairs()
-    passes = [0.0, 1.0] if flip_test else [0.0]
-    for p in passes:
-        ds = WindowDataset(shards, codec, window, flip=p, batch_size=batch_size)
-        it = ds
-        if progress:
-            from tqdm import tqdm
-
-            it = tqdm(ds, total=-(-ds.num_windows() // batch_size), desc="predict" + (" (flipped)" if p else ""),
-                      leave=False)
-        for batch in it:
-            out = model(batch["inputs"].to(device)).float().cpu().numpy() * 1000.0
-            if p:  # mirror back: x -> -x and left/right swapped
-                out = out[..., perm, :]
-                out[..., 0] = -out[..., 0]
-            out = out - out[..., root : root + 1, :]
-            tgt = batch["target"].numpy() * 1000.0
-            if p:
-                tgt = tgt[..., perm, :]
-                tgt[..., 0] = -tgt[..., 0]
-            shard, rows, valid = batch["shard"].numpy(), batch["rows"].numpy(), batch["valid"].numpy()
-            for s in np.unique(shard):
-                sel = shard == s
-                r, v = rows[sel][valid[sel]], valid[sel]
-                np.add.at(total[s], r, out[sel][v])
-                np.add.at(count[s], r, 1.0)
-                if gt[s] is None:
-                    gt[s] = np.full((shards[s].n_frames, shards[s].num_keypoints, 3), np.nan, np.float32)
-                gt[s][r] = tgt[sel][v]
-    for s, c in enumerate(count):
-        if (c == 0).any():
-            raise RuntimeError(f"{shards[s].path}: {int((c == 0).sum())} frames were never predicted")
-    return Predictions(list(shards), [(t / c[:, None, None]).astype(np.float32) for t, c in zip(total, count)],
-                       [g for g in gt])
-
-
-def check_depth_kinds(ckpt: dict, shards: Sequence[ShardInfo], allow: bool, where: str = "") -> None:
-    """Refuse test shards whose depth kind the model never saw, when its input uses depth."""
-    if "d" not in ckpt["codec"]["config"]["channels"] or allow:
-        return
-    trained = set(ckpt["train_shards"]["depth_kinds"])
-    bad = [i for i in shards if i.depth_kind not in trained]
-    if bad:
-        kinds = sorted({i.depth_kind for i in bad})
-        raise DepthKindMismatch(
-            f"{where}checkpoint was trained on depth kind(s) {sorted(trained)} but {len(bad)} test shard(s) "
-            f"have {kinds} (e.g. {bad[0].path}); the depth channel would mean something else. "
-            f"Pass --allow-depth-kind-mismatch to evaluate anyway.")
+__all__ = ["DepthKindMismatch", "Predictions", "action_group", "evaluate", "markdown", "parse_joints", "predict",
+           "score"]
 
 
 def parse_joints(spec: str | Sequence | None, num_joints: int = 17) -> list[int] | None:

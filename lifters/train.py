@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from .checkpoint import build_from_checkpoint, load_checkpoint, model_record, save_checkpoint
 from .config import TrainConfig, config_from_dict, config_to_dict, save_config
-from .data import ShardInfo, WindowDataset, WindowSpec, fit_codec, resolve_shards
+from .data import ShardInfo, WindowDataset, WindowSpec, depth_families, fit_codec, resolve_shards
 
 
 @dataclass
@@ -64,7 +64,8 @@ def _device(name: str) -> torch.device:
 
 
 def _validate(model, codec, infos, cfg: TrainConfig, device) -> float:
-    from .evaluate import predict, score
+    from .evaluate import score
+    from .predict import predict
 
     res = score(predict(model, codec, infos, cfg.eval_batch_size, str(device)))
     model.train()
@@ -115,6 +116,9 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         torch.set_rng_state(ckpt["torch_rng"])
         start_epoch, step = int(ckpt["epochs_done"]), int(ckpt["step"])
         history, best = list(ckpt["history"]), dict(ckpt["best"])
+    if val_infos and "d" in codec.config.channels and depth_families(val_infos) != [codec.config.depth_kind]:
+        raise ValueError(f"validation shards hold {depth_families(val_infos)} depth but the lifter learns "
+                         f"{codec.config.depth_kind!r} depth from its training shards")
     window = WindowSpec.for_model(model, train=True, stride=d.stride)
     dataset = WindowDataset(train_infos, codec, window, shuffle=True, flip=0.5 if d.flip else 0.0,
                             batch_size=o.batch_size, drop_last=True, seed=cfg.seed,

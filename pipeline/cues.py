@@ -168,6 +168,21 @@ def relative_depth(depth: np.ndarray, mode: str = "root", root: int = 0, d_max: 
     return np.nan_to_num(np.clip(d - ref, low, d_max), nan=0.0)
 
 
+def relative_inverse_to_depth(inverse_depth: np.ndarray) -> np.ndarray:
+    """Relative inverse depth `(..., K)` (larger = nearer, unknown scale a > 0 and shift b per frame)
+    -> a scale-free depth-like value per joint (larger = farther), up to a per-frame shift.
+
+    Each frame's values are divided by their spread (max - min over its finite joints) and
+    negated, which cancels a; the shift b that is left is removed by `relative_depth`'s
+    reference joint. So the encoded d channel is the same for a * v + b, whatever a > 0 and b.
+    A frame whose joints all read the same (or with one finite value) gives 0 spread -> NaN.
+    """
+    v = np.asarray(inverse_depth, np.float64)
+    with _quiet_nan(), np.errstate(all="ignore"):
+        spread = np.nanmax(v, axis=-1, keepdims=True) - np.nanmin(v, axis=-1, keepdims=True)
+        return np.where(spread > 1e-12, -v / spread, np.nan)
+
+
 def ordinal_depth(joints_3d_cam: np.ndarray, bin_size: float, root: int = 0) -> np.ndarray:
     """ORACLE ordinal depth (paper, Appendix E) from ground-truth camera-space joints.
 
@@ -202,6 +217,10 @@ class CodecConfig:
     d_max: float = 2.0               # metres (the shard's depth unit)
     root: int = 0                    # pelvis in H36M-17
     ordinal_bin: float = 100.0       # mm, for the ORACLE channel of "xyo"
+    # Depth family the d channel was learnt from (cache.DEPTH_FAMILIES); None until fitted on
+    # training shards. "relative_inverse" is made scale- and shift-free before the usual
+    # root-relative clipping; its values then span 1 per frame (no metres), within any d_max >= 1.
+    depth_kind: str | None = None
 
 
 @dataclass
@@ -248,10 +267,17 @@ class CueCodec:
             if ch == "c":
                 parts.append(encode_confidence(_need(confidence, "confidence"))[..., None])
             elif ch == "d":
-                parts.append(relative_depth(_need(depth, "depth"), cfg.depth_mode, cfg.root, cfg.d_max)[..., None])
+                parts.append(self.encode_depth(_need(depth, "depth"))[..., None])
             elif ch == "o":
                 parts.append(np.asarray(_need(ordinal, "ordinal"), np.float64)[..., None])
         return np.concatenate(parts, axis=-1).astype(np.float32)
+
+    def encode_depth(self, depth: np.ndarray) -> np.ndarray:
+        """Raw cached depth `(..., K)` of the codec's depth family -> the d channel `(..., K)`."""
+        cfg = self.config
+        if cfg.depth_kind == "relative_inverse":
+            return relative_depth(relative_inverse_to_depth(depth), cfg.depth_mode, cfg.root, cfg.d_max)
+        return relative_depth(depth, cfg.depth_mode, cfg.root, cfg.d_max)
 
     def state_dict(self) -> dict[str, Any]:
         return {"config": asdict(self.config), "mean_box": self.mean_box}

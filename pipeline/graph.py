@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .report import SequenceResult, StageClock
+from .sources.frames import source_attr
 
 # Dask's defaults suit many short tasks: a 10 ms stack-sampling profiler, a 20 ms event-loop
 # tick, a 100 ms memory monitor. Measured here, an idle 2-worker LocalCluster burns ~10 % of a
@@ -158,7 +159,7 @@ def shard_attrs(job, detector, depth, image_size: tuple[int, int], config_hash: 
         "camera": job.camera, "image_size": [int(image_size[0]), int(image_size[1])],
         "intrinsics": job.intrinsics, "fps": float(job.fps) if job.fps else None, "skeleton": "h36m17",
         "detector": detector.describe(), "depth_backend": depth.describe(), "config_hash": config_hash,
-        "provenance": provenance,
+        "provenance": provenance, "source": source_attr(job.frames),
     }
 
 

@@ -62,19 +62,25 @@ def _key(*parts: str) -> str:
     return key_for(*parts)
 
 
-def video_jobs(root: str | Path) -> list[SequenceJob]:
-    from pipeline.sources.video import VIDEO_SUFFIXES, FrameSourceError, list_videos, probe_video
+def video_job(path: str | Path) -> SequenceJob:
+    """One video file -> its job, key `videos/<file stem>/video/0`."""
+    from pipeline.sources.video import FrameSourceError, probe_video
 
-    jobs = []
-    for path in list_videos(root):
-        n, fps = None, None
-        try:
-            info = probe_video(path)
-            n, fps = info.n_frames, info.fps
-        except FrameSourceError:
-            pass  # the task reports it with the file and frame; listing must not stop here
-        jobs.append(SequenceJob(_key("videos", path.stem, "video", "0"), "videos", path.stem, "video", "0",
-                                FrameSpec("video", (str(path),)), fps=fps, n_frames=n))
+    path = Path(path)
+    n, fps = None, None
+    try:
+        info = probe_video(path)
+        n, fps = info.n_frames, info.fps
+    except FrameSourceError:
+        pass  # the task reports it with the file and frame; listing must not stop here
+    return SequenceJob(_key("videos", path.stem, "video", "0"), "videos", path.stem, "video", "0",
+                       FrameSpec("video", (str(path),)), fps=fps, n_frames=n)
+
+
+def video_jobs(root: str | Path) -> list[SequenceJob]:
+    from pipeline.sources.video import VIDEO_SUFFIXES, list_videos
+
+    jobs = [video_job(path) for path in list_videos(root)]
     if not jobs:
         raise ValueError(f"{root}: no video files (looked for {', '.join(VIDEO_SUFFIXES)})")
     return jobs
@@ -241,3 +247,34 @@ def split_part(jobs: list[SequenceJob], part: tuple[int, int] | None) -> list[Se
     if not (n >= 1 and 0 <= i < n):
         raise ValueError(f"--part {i}/{n}: need 0 <= i < N")
     return sorted(jobs, key=lambda j: j.key)[i::n]
+
+
+# ------------------------------------------------------------------------- a user's own inputs
+def input_jobs(paths: list[str | Path]) -> dict[str, list[SequenceJob]]:
+    """A user's video files and image folders -> precompute jobs, grouped by dataset name.
+
+    A video file is one sequence (dataset `videos`); a folder of images is one sequence and a
+    folder of image folders one per sub-folder (dataset `images`); a folder of videos gives one
+    sequence per video. Anything else is a ValueError naming the path. Keys as in `video_jobs` /
+    `image_jobs`; two inputs that would share a key are refused.
+    """
+    from pipeline.sources.images import list_images
+    from pipeline.sources.video import VIDEO_SUFFIXES, list_videos
+
+    groups: dict[str, list[SequenceJob]] = {"videos": [], "images": []}
+    for path in map(Path, paths):
+        if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
+            groups["videos"].append(video_job(path))
+        elif path.is_dir() and list_videos(path):
+            groups["videos"] += video_jobs(path)
+        elif path.is_dir() and (list_images(path) or any(p.is_dir() and list_images(p) for p in path.iterdir())):
+            groups["images"] += image_jobs(path)
+        else:
+            raise ValueError(f"{path}: not a video file ({', '.join(VIDEO_SUFFIXES)}), a folder of videos or "
+                             f"images, or a cache of shards")
+    for name, jobs in groups.items():
+        keys = [j.key for j in jobs]
+        dup = sorted({k for k in keys if keys.count(k) > 1})
+        if dup:
+            raise ValueError(f"several inputs map to the same sequence key {dup[0]!r}; rename one of them")
+    return {name: sorted(jobs, key=lambda j: j.key) for name, jobs in groups.items() if jobs}

@@ -134,14 +134,16 @@ def write_expected_keys(out: str | Path, dataset: str, keys: list[str]) -> Path:
     return path
 
 
-def run_precompute(dataset: str, root: str | Path, out: str | Path, config: PrecomputeConfig | None = None, *,
-                   split: str | None = None, subjects: list[str] | None = None, progress: bool = True,
-                   command: str | None = None, log: Callable[[str], None] | None = print
+def run_precompute(dataset: str, root: str | Path | None, out: str | Path, config: PrecomputeConfig | None = None,
+                   *, split: str | None = None, subjects: list[str] | None = None, jobs: list | None = None,
+                   progress: bool = True, command: str | None = None, log: Callable[[str], None] | None = print
                    ) -> tuple[dict, Path]:
     """Precompute the shards of `dataset` (frames under `root`) into the cache root `out`.
 
-    Returns (report, report path). Sequences that fail are in `report["failures"]`; the run
-    itself only raises for problems that concern every sequence (bad config, no sequences).
+    `jobs` (e.g. `jobs.input_jobs` of a user's files) replaces the dataset's own listing; they
+    are then the dataset's expected keys. Returns (report, report path). Sequences that fail
+    are in `report["failures"]`; the run itself only raises for problems that concern every
+    sequence (bad config, no sequences).
     """
     from cache import config_hash, stray_temps
 
@@ -158,7 +160,7 @@ def run_precompute(dataset: str, root: str | Path, out: str | Path, config: Prec
     content = cfg.content(dataset)
     chash = config_hash(content)
     t0 = time.perf_counter()
-    jobs = build_jobs(dataset, root, split=split, subjects=subjects)
+    jobs = build_jobs(dataset, root, split=split, subjects=subjects) if jobs is None else list(jobs)
     out.mkdir(parents=True, exist_ok=True)
     write_expected_keys(out, dataset, [j.key for j in jobs])
     mine = split_part(jobs, cfg.part)

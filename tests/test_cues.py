@@ -150,3 +150,32 @@ def test_undetected_joints_encode_without_nan():
     x = codec.encode(kp, (1000, 1000), np.where(np.isnan(kp[..., 0]), 0, 0.9), np.full((2, 17), np.nan))
     assert np.isfinite(x).all()
     np.testing.assert_array_equal(x[1, :, 2], -1)
+
+
+def test_relative_inverse_d_channel_is_unchanged_by_any_positive_scale_and_shift():
+    from pipeline.cues import CodecConfig, CueCodec
+
+    rng = np.random.default_rng(3)
+    metric = rng.uniform(2.0, 5.0, (64, 17))       # metres, like a person 2-5 m away
+    inverse = 1.0 / metric
+    inverse[5, 3] = np.nan                          # an unknown joint stays unknown
+    for mode in ("root", "root_signed", "nearest_joint"):
+        codec = CueCodec(CodecConfig(channels="xycd", depth_mode=mode, depth_kind="relative_inverse"))
+        ref = codec.encode_depth(inverse)
+        assert np.isfinite(ref).all() and np.ptp(ref) > 0
+        for scale, shift in ((0.01, 0.0), (7.0, -3.0), (123.0, 40.0)):
+            scale_per_frame = scale * rng.uniform(0.5, 2.0, (64, 1))   # each frame its own a and b
+            shift_per_frame = shift + rng.uniform(-1.0, 1.0, (64, 1))
+            np.testing.assert_allclose(codec.encode_depth(scale_per_frame * inverse + shift_per_frame), ref,
+                                       atol=1e-9)
+    # the same values read as metric depth do change with scale: the kind decides the encoding
+    metric_codec = CueCodec(CodecConfig(channels="xycd", depth_kind="metric"))
+    assert not np.allclose(metric_codec.encode_depth(2 * metric), metric_codec.encode_depth(metric))
+
+
+def test_relative_inverse_encoding_keeps_depth_order_farther_is_larger():
+    from pipeline.cues import relative_inverse_to_depth
+
+    metric = np.array([[2.0, 3.0, 4.0, 2.5]])
+    enc = relative_inverse_to_depth(1.0 / metric)
+    assert (np.argsort(enc[0]) == np.argsort(metric[0])).all()

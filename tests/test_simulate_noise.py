@@ -180,3 +180,39 @@ def test_config_hash_changes_with_results_not_with_batch_size():
     assert config_hash_of(base, "h36m") != config_hash_of(dataclasses.replace(base, seed=1), "h36m")
     noisier = dataclasses.replace(base, noise=dataclasses.replace(base.noise, sigma=0.05))
     assert config_hash_of(base, "h36m") != config_hash_of(noisier, "h36m")
+
+
+def test_landmark_z_model_fit_recovers_its_own_parameters():
+    from pipeline.simulate.calibrate import fit_landmark_z
+    from pipeline.simulate.noise import DepthNoiseConfig, simulate_landmark_z
+
+    rng = np.random.default_rng(0)
+    joints = rng.normal(0.0, 250.0, (400, 17, 3)) + np.array([0.0, 0.0, 4000.0])   # mm, 4 m away
+    cfg = DepthNoiseConfig(mode="landmark_z", lz_scale=0.5, lz_scale_sigma=0.3, lz_sigma=0.04)
+    fit = fit_landmark_z(simulate_landmark_z(joints, rng, cfg), joints)
+    assert fit.frames == 400
+    assert abs(fit.lz_scale - 0.5) < 0.03 and abs(fit.lz_scale_sigma - 0.3) < 0.05
+    assert abs(fit.lz_sigma - 0.04) < 0.005
+
+
+def test_landmark_z_fit_on_real_blazepose_output_shows_compressed_but_ordered_depth(shared_data, tmp_path):
+    """BlazePose's real world-landmark z on the real H36M sample frames: the fit the defaults come from."""
+    from cache import list_shards, open_shard
+    from pipeline.precompute import PrecomputeConfig, run_precompute
+    from pipeline.simulate.calibrate import fit_landmark_z
+    from pipeline.simulate.noise import DepthNoiseConfig
+
+    run_precompute("samples", shared_data / "samples", tmp_path, PrecomputeConfig(workers=0), progress=False, log=None)
+    z, joints = [], []
+    for path in list_shards(tmp_path):
+        with open_shard(path) as s:
+            if s.attrs["subject"].startswith("h36m-"):
+                a = s.read_all(["depth", "joints_3d_cam"])
+                z.append(a["depth"])
+                joints.append(a["joints_3d_cam"])
+    fit = fit_landmark_z(np.concatenate(z), np.concatenate(joints))
+    assert fit.frames == 4 and all(c > 0 for c in fit.correlations)
+    assert 0.1 < fit.lz_scale < 1.0          # BlazePose compresses depth
+    default = DepthNoiseConfig()
+    assert (round(fit.lz_scale, 2), round(fit.lz_scale_sigma, 2), round(fit.lz_sigma, 3)) == (
+        default.lz_scale, default.lz_scale_sigma, default.lz_sigma), "the defaults are this fit's figures"

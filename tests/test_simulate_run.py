@@ -183,7 +183,7 @@ def test_relative_depth_mode_is_affine_inverse_metric_depth_and_labelled(shared_
                             cam=seq.cam, image_size=seq.image_size, fps=seq.fps, config_hash="x",
                             real_keypoints=False, virtual=False)["depth_backend"]["kind"]
              for m, c in (("metric", metric_cfg), ("relative", rel_cfg))}
-    assert attrs == {"metric": "simulated_metric", "relative": "relative_inverse"}
+    assert attrs == {"metric": "simulated_metric", "relative": "simulated_relative_inverse"}
 
 
 def test_cli_simulate_writes_shards_and_prints_the_summary(shared_data, tmp_path):

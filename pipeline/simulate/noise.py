@@ -62,6 +62,10 @@ class ConfidenceConfig:
     sigma: float = 0.05
 
 
+# Simulated depth conventions, one per real depth family (cache/FORMAT.md 3.2).
+DEPTH_MODES = ("metric", "relative", "landmark_z")
+
+
 @dataclass(frozen=True)
 class DepthNoiseConfig:
     """Errors of a simulated depth model, applied to the depth read at each keypoint.
@@ -71,6 +75,9 @@ class DepthNoiseConfig:
       per-image scale drift;
     - `mode="relative"`: output affine-invariant inverse depth, a / d + b with a per-frame a
       (log-uniform in `rel_scale`) and b (uniform in `rel_shift`), like relative models.
+    - `mode="landmark_z"`: BlazePose's world-landmark z instead of a depth map (see
+      `simulate_landmark_z`; the lz_* fields, fitted to real BlazePose output on real frames by
+      `pipeline.simulate.calibrate.fit_landmark_z`).
     """
 
     mode: str = "metric"
@@ -78,12 +85,27 @@ class DepthNoiseConfig:
     scale_sigma: float = 0.03
     rel_scale: tuple[float, float] = (0.5, 2.0)
     rel_shift: tuple[float, float] = (0.0, 0.5)
+    # Fitted on BlazePose (mediapipe 0.10.21, pose_landmark_full) over the four real H36M sample
+    # frames of the training subjects S1 S5 S7 S8 (results/landmark_z_calibration.md): BlazePose
+    # compresses depth (median per-frame slope against the true hip-relative z well below 1) and
+    # its slope varies a lot from frame to frame.
+    lz_scale: float = 0.39
+    lz_scale_sigma: float = 0.70
+    lz_sigma: float = 0.087
 
     def __post_init__(self):
-        if self.mode not in ("metric", "relative"):
-            raise ValueError(f"depth.mode must be 'metric' or 'relative', got {self.mode!r}")
+        if self.mode not in DEPTH_MODES:
+            raise ValueError(f"depth.mode must be one of {DEPTH_MODES}, got {self.mode!r}")
         if not 0 < self.rel_scale[0] <= self.rel_scale[1]:
             raise ValueError(f"depth.rel_scale must be 0 < low <= high, got {self.rel_scale}")
+        if self.lz_scale <= 0 or self.lz_scale_sigma < 0 or self.lz_sigma < 0:
+            raise ValueError("depth.lz_scale must be > 0, lz_scale_sigma and lz_sigma >= 0")
+
+    @property
+    def kind(self) -> str:
+        """The shard's depth kind (cache/FORMAT.md 3.2): always a simulated_* kind."""
+        return {"metric": "simulated_metric", "relative": "simulated_relative_inverse",
+                "landmark_z": "simulated_landmark_z"}[self.mode]
 
 
 def add_detector_noise(uv: np.ndarray, visibility: np.ndarray, rng: np.random.Generator,
@@ -129,3 +151,19 @@ def apply_depth_model(depth: np.ndarray, rng: np.random.Generator, cfg: DepthNoi
         with np.errstate(divide="ignore", invalid="ignore"):
             d = a / d + b
     return d.astype(np.float32)
+
+
+def simulate_landmark_z(joints_3d_cam: np.ndarray, rng: np.random.Generator, cfg: DepthNoiseConfig) -> np.ndarray:
+    """`(F, 17, 3)` camera-space joints in mm -> simulated BlazePose world-landmark z `(F, 17)`, metres.
+
+    BlazePose's convention: z relative to the hip centre (the mean of the two hips), larger =
+    farther. Its errors, as fitted on real frames: a per-frame slope `lz_scale * exp(N(0,
+    lz_scale_sigma))` against the true hip-relative z, plus independent per-joint noise of std
+    `lz_sigma` metres. A landmark z is not read off a depth map, so there is no occlusion.
+    """
+    J = np.asarray(joints_3d_cam, np.float64)
+    z = J[..., 2] / 1000.0
+    hips = 0.5 * (z[:, 1] + z[:, 4])   # H36M-17: 1 = right hip, 4 = left hip
+    slope = cfg.lz_scale * np.exp(cfg.lz_scale_sigma * rng.standard_normal((len(J), 1)))
+    out = slope * (z - hips[:, None]) + cfg.lz_sigma * rng.standard_normal(z.shape)
+    return out.astype(np.float32)

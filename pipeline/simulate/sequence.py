@@ -10,7 +10,7 @@ import numpy as np
 from pipeline.cues import ordinal_depth
 
 from .config import SIMULATOR_VERSION, SimulateConfig
-from .noise import add_detector_noise, apply_depth_model, simulate_confidence
+from .noise import add_detector_noise, apply_depth_model, simulate_confidence, simulate_landmark_z
 from .render import keypoint_depth, visibility
 
 
@@ -51,11 +51,7 @@ def simulate_view(joints_3d_cam: np.ndarray, cam, image_size, cfg: SimulateConfi
             raise ValueError(f"keypoints_2d must be ({T}, 17, 2) like the 3D joints, got {kp.shape}")
     else:
         kp = noisy
-    parts = [keypoint_depth(J[s:s + cfg.batch_frames], kp[s:s + cfg.batch_frames], cam, (W, H), cfg.body,
-                            cfg.radius, cfg.background_offset_m, return_valid=True) for s in steps]
-    depth = np.concatenate([p[0] for p in parts])
-    depth_valid = np.concatenate([p[1] for p in parts])
-    depth = apply_depth_model(depth, rng, cfg.depth)
+    depth, depth_valid = _simulated_depth(J, kp, cam, (W, H), cfg, rng)
     centre = np.rint(uv_true)
     on_image = np.isfinite(uv_true).all(-1) & (centre[..., 0] >= 0) & (centre[..., 0] <= W - 1) & (
         centre[..., 1] >= 0) & (centre[..., 1] <= H - 1)
@@ -72,6 +68,22 @@ def simulate_view(joints_3d_cam: np.ndarray, cam, image_size, cfg: SimulateConfi
         out[ordinal_name(b)] = ordinal_depth(J, b).astype(np.float32)
     out["visibility"] = vis.astype(np.float32)
     return out
+
+
+def _simulated_depth(J: np.ndarray, kp: np.ndarray, cam, image_size, cfg: SimulateConfig,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(depth (T, 17), depth_valid (T, 17)) of the configured depth kind."""
+    if cfg.depth.mode == "landmark_z":
+        depth = simulate_landmark_z(J, rng, cfg.depth)
+        valid = np.isfinite(kp).all(-1)
+        depth[~valid] = np.nan
+        return depth, valid
+    steps = range(0, len(J), cfg.batch_frames)
+    parts = [keypoint_depth(J[s:s + cfg.batch_frames], kp[s:s + cfg.batch_frames], cam, image_size, cfg.body,
+                            cfg.radius, cfg.background_offset_m, return_valid=True) for s in steps]
+    depth = np.concatenate([p[0] for p in parts])
+    valid = np.concatenate([p[1] for p in parts])
+    return apply_depth_model(depth, rng, cfg.depth), valid
 
 
 def ordinal_name(bin_mm: float) -> str:
@@ -119,10 +131,11 @@ def shard_attrs(cfg: SimulateConfig, *, dataset: str, subject: str, action: str,
                        "radius": cfg.radius, "occlusion_margin_mm": cfg.occlusion_margin_mm},
         },
         "depth_backend": {
-            "name": "simulated-capsules", "version": SIMULATOR_VERSION,
+            "name": "simulated-landmark-z" if cfg.depth.mode == "landmark_z" else "simulated-capsules",
+            "version": SIMULATOR_VERSION,
             "params": {"body": asdict(cfg.body), "radius": cfg.radius,
                        "background_offset_m": cfg.background_offset_m, "noise": asdict(cfg.depth)},
-            "kind": "relative_inverse" if cfg.depth.mode == "relative" else "simulated_metric",
+            "kind": cfg.depth.kind,
         },
         "config_hash": config_hash,
         "ordinal_bins_mm": list(cfg.ordinal_bins_mm),

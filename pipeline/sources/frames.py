@@ -78,3 +78,32 @@ def iter_frames(spec: FrameSpec, batch_size: int = 16, threads: int = 1,
 
     return iter_image_batches(spec.paths, batch_size=batch_size, frame_index=spec.frames)
 
+
+
+def source_attr(spec: FrameSpec) -> dict:
+    """The shard attribute `source`: where the frames were read from (absolute paths), so that
+    tools like `auglift lift` can show them again."""
+    return {"kind": spec.kind, "paths": [str(Path(p).resolve()) for p in spec.paths],
+            "frames": None if spec.frames is None else [int(f) for f in spec.frames]}
+
+
+def frames_of_source(source: dict | None, frame_index) -> Iterator[np.ndarray] | None:
+    """RGB frames `(H, W, 3)` of a shard's `source` attribute at `frame_index`, one per shard row;
+    None when the shard has no such attribute or a file is gone."""
+    if not source or not all(Path(p).is_file() for p in source.get("paths", ())):
+        return None
+    wanted = [int(f) for f in np.asarray(frame_index)]
+    if source["kind"] == "video":
+        spec = FrameSpec("video", tuple(source["paths"]), tuple(wanted), allow_short=True)
+    else:
+        frames = source.get("frames")
+        spec = FrameSpec("images", tuple(source["paths"]), None if frames is None else tuple(frames))
+
+    def frames_at() -> Iterator[np.ndarray]:
+        keep = set(wanted)
+        for batch in iter_frames(spec):
+            for frame, index in zip(batch.frames, batch.frame_index):
+                if int(index) in keep:
+                    yield frame
+
+    return frames_at()
