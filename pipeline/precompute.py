@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .config_io import check_fields, read_yaml_mapping
+from .detect.people import MATCH_MAX_ERROR
+from .detect.subjects import PeopleConfig
 
 PRECOMPUTE_VERSION = "1"
 MAX_LOGGED_FAILURES = 20   # the report lists them all
@@ -44,6 +46,17 @@ class PrecomputeConfig:
     gpu: bool = False               # models on "cuda"; tasks request the worker resource GPU=1
     overwrite: bool = False         # redo shards that already exist and verify
     part: tuple[int, int] | None = None  # (i, N): only every N-th sequence from the i-th (job arrays)
+    # whose cues a shard holds (pipeline/detect/subjects.py): "subject" (ground-truth actor, else
+    # the tracked subject), "all" (also one shard per other track), "frame" (per-frame choice)
+    people: str = "subject"
+    subject: str = "longest"        # tracked videos: "longest", "largest" or a track id
+    people_margin: float = 0.25     # ground-truth box widened by this x its larger side
+    match_max_error: float = MATCH_MAX_ERROR   # median joint error / actor size that still matches
+
+    def people_spec(self) -> dict[str, Any]:
+        """PeopleConfig fields (checked) as the workers take them."""
+        return dataclasses.asdict(PeopleConfig(self.people, str(self.subject), float(self.people_margin),
+                                               float(self.match_max_error)).check())
 
     def model_spec(self) -> dict[str, Any]:
         """Backend names and params as the workers build them (device added for --gpu)."""
@@ -68,7 +81,7 @@ class PrecomputeConfig:
         strip = lambda d: {k: v for k, v in d.items() if k not in _RUNTIME_PARAMS}  # noqa: E731
         return {"builder": "pipeline.precompute", "version": PRECOMPUTE_VERSION, "dataset": dataset,
                 "skeleton": "h36m17", "detector": spec["detector"], "detector_params": strip(spec["detector_params"]),
-                "depth": spec["depth"], "depth_params": strip(spec["depth_params"])}
+                "depth": spec["depth"], "depth_params": strip(spec["depth_params"]), "people": self.people_spec()}
 
 
 def load_config(path: str | Path) -> PrecomputeConfig:

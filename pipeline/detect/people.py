@@ -1,0 +1,180 @@
+"""Who is who among several detected people: matching to ground truth, tracking, choosing a subject.
+
+Pure functions on arrays, independent of any detector backend. A frame's candidates are
+`boxes` (P, 4) xyxy pixels and `keypoints` (P, 17, 2) pixels (NaN where unknown).
+
+- Ground-truth guidance (datasets): `match_to_guide` keeps the candidate whose keypoints lie
+  closest to the actor's ground-truth 2D. The error is the median joint distance divided by
+  the size of the actor's ground-truth box (max of its width and height), so it does not depend
+  on how large the actor appears. A candidate matches when that error is at most
+  `MATCH_MAX_ERROR` = 0.25 (a quarter of the actor's height: another person standing next to
+  the actor is further away than that; the right person detected with a few bad joints is well
+  inside it). No match: the frame gets NaN keypoints and confidence 0, never another person's.
+- Tracking (own videos): `track_people` links each frame's boxes to the tracks of earlier frames
+  by box IoU (greedy, best pairs first, IoU >= `TRACK_MIN_IOU`); a track unseen for up to
+  `TRACK_MAX_GAP` frames can still be continued (short gaps bridged), later it is closed.
+- The subject of a tracked video (`choose_track`): "longest" (the track present in most frames;
+  ties to the larger mean box), "largest" (largest mean box area over its frames), or a track id.
+- Report figures: `identity_switches` counts frames where the kept person's box jumps (IoU
+  with the previous kept box < `SWITCH_MAX_IOU`), the sign of a change of body.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+MATCH_MAX_ERROR = 0.25
+TRACK_MIN_IOU = 0.3
+TRACK_MAX_GAP = 5
+SWITCH_MAX_IOU = 0.3
+SUBJECT_RULES = ("longest", "largest")
+# Per-frame `person_selection` codes (shard array; names in the shard attribute people.selection_codes)
+SELECTION_CODES = {"none": 0, "ground_truth_match": 1, "track": 2, "per_frame": 3}
+
+
+def box_area(boxes: np.ndarray) -> np.ndarray:
+    """(..., 4) xyxy -> (...) area; NaN boxes give 0."""
+    b = np.asarray(boxes, np.float64)
+    area = np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)
+    return np.nan_to_num(area)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box of `a` (N, 4) with every box of `b` (M, 4) -> (N, M); NaN boxes give 0."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)[:, None]
+    b = np.asarray(b, np.float64).reshape(-1, 4)[None]
+    lo, hi = np.maximum(a[..., :2], b[..., :2]), np.minimum(a[..., 2:], b[..., 2:])
+    inter = np.nan_to_num(np.prod(np.clip(hi - lo, 0, None), axis=-1))
+    union = box_area(a) + box_area(b) - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def guide_box(keypoints: np.ndarray, margin: float = 0.0) -> np.ndarray:
+    """(..., K, 2) ground-truth keypoints -> (..., 4) their extent, widened by `margin` times its
+    larger side on every edge; all NaN where no keypoint is finite."""
+    kp = np.asarray(keypoints, np.float64)
+    finite = np.isfinite(kp).all(axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        lo = np.where(finite, kp, np.inf).min(axis=-2)
+        hi = np.where(finite, kp, -np.inf).max(axis=-2)
+    box = np.concatenate([lo, hi], axis=-1)
+    box[~finite.any(axis=(-2, -1))] = np.nan
+    pad = margin * np.max(box[..., 2:] - box[..., :2], axis=-1, keepdims=True)
+    return box + np.concatenate([-pad, -pad, pad, pad], axis=-1)
+
+
+def match_errors(candidates: np.ndarray, guide: np.ndarray) -> np.ndarray:
+    """Median joint distance of each candidate (P, K, 2) to the guide (K, 2), over the joints
+    finite in both, divided by the guide's box size -> (P,); inf where nothing is comparable."""
+    cand = np.asarray(candidates, np.float64).reshape(-1, *np.shape(guide))
+    g = np.asarray(guide, np.float64)
+    box = guide_box(g)
+    size = float(np.max(box[2:] - box[:2])) if np.isfinite(box).all() else np.nan
+    d = np.linalg.norm(cand - g, axis=-1)
+    out = np.full(len(cand), np.inf)
+    if not size > 0:
+        return out
+    for i, row in enumerate(d):
+        row = row[np.isfinite(row)]
+        if len(row):
+            out[i] = np.median(row) / size
+    return out
+
+
+def match_to_guide(candidates: np.ndarray, guide: np.ndarray,
+                   max_error: float = MATCH_MAX_ERROR) -> tuple[int, float]:
+    """(index of the candidate matching the actor, or -1; its error, NaN when there is none).
+
+    The candidate with the lowest `match_errors` is kept if that error is <= `max_error`."""
+    errors = match_errors(candidates, guide)
+    if len(errors) == 0 or not np.isfinite(errors).any():
+        return -1, float("nan")
+    best = int(np.argmin(errors))
+    return (best if errors[best] <= max_error else -1), float(errors[best])
+
+
+def track_people(boxes: list[np.ndarray], min_iou: float = TRACK_MIN_IOU,
+                 max_gap: int = TRACK_MAX_GAP) -> list[np.ndarray]:
+    """Track ids for every frame's boxes: list of (P_t, 4) -> list of (P_t,) int64 ids (0, 1, ...
+    in order of first appearance). Each box joins the open track whose last box overlaps it most
+    (greedy on IoU, pairs below `min_iou` never join); a track not seen for more than `max_gap`
+    frames is closed; an unmatched box starts a new track."""
+    last_box: dict[int, np.ndarray] = {}
+    last_seen: dict[int, int] = {}
+    out, next_id = [], 0
+    for t, frame_boxes in enumerate(boxes):
+        frame_boxes = np.asarray(frame_boxes, np.float64).reshape(-1, 4)
+        ids = np.full(len(frame_boxes), -1, np.int64)
+        open_ids = [k for k in last_box if t - last_seen[k] <= max_gap + 1]
+        if open_ids and len(frame_boxes):
+            iou = box_iou(frame_boxes, np.stack([last_box[k] for k in open_ids]))
+            for flat in np.argsort(-iou, axis=None):
+                i, j = np.unravel_index(flat, iou.shape)
+                if iou[i, j] < min_iou:
+                    break
+                if ids[i] < 0 and open_ids[j] not in ids:
+                    ids[i] = open_ids[j]
+        for i in np.flatnonzero(ids < 0):
+            ids[i], next_id = next_id, next_id + 1
+        for i, k in enumerate(ids):
+            last_box[int(k)], last_seen[int(k)] = frame_boxes[i], t
+        out.append(ids)
+    return out
+
+
+def track_table(track_ids: list[np.ndarray]) -> dict[int, list[tuple[int, int]]]:
+    """{track id: [(frame, index of the person in that frame), ...]} in frame order."""
+    table: dict[int, list[tuple[int, int]]] = {}
+    for t, ids in enumerate(track_ids):
+        for i, k in enumerate(np.asarray(ids).tolist()):
+            table.setdefault(int(k), []).append((t, i))
+    return table
+
+
+def choose_track(track_ids: list[np.ndarray], boxes: list[np.ndarray], rule: str | int = "longest") -> int | None:
+    """The subject's track id by `rule` ("longest", "largest" or a track id); None if no track."""
+    table = track_table(track_ids)
+    if not table:
+        return None
+    if not isinstance(rule, str) or rule.lstrip("-").isdigit():
+        k = int(rule)
+        if k not in table:
+            raise ValueError(f"subject track {k} does not exist; tracks: {sorted(table)}")
+        return k
+    if rule not in SUBJECT_RULES:
+        raise ValueError(f"unknown subject rule {rule!r}; choose from {SUBJECT_RULES} or a track id")
+    mean_area = {k: float(np.mean([box_area(boxes[t][i]) for t, i in v])) for k, v in table.items()}
+    if rule == "largest":
+        return max(table, key=lambda k: (mean_area[k], -k))
+    return max(table, key=lambda k: (len(table[k]), mean_area[k], -k))
+
+
+def track_rows(track_ids: list[np.ndarray], track: int) -> np.ndarray:
+    """(T,) index of `track`'s person in each frame, -1 where the track is absent."""
+    rows = np.full(len(track_ids), -1, np.int64)
+    for t, ids in enumerate(track_ids):
+        hit = np.flatnonzero(np.asarray(ids) == track)
+        if len(hit):
+            rows[t] = hit[0]
+    return rows
+
+
+def identity_switches(boxes: np.ndarray, max_iou: float = SWITCH_MAX_IOU) -> int:
+    """Jumps of the kept person's box (T, 4) between consecutive frames that both have one:
+    IoU below `max_iou` counts as a switch of body. All-NaN rows (no subject) are skipped."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    kept = b[np.isfinite(b).all(axis=1)]
+    if len(kept) < 2:
+        return 0
+    ious = np.array([box_iou(kept[i], kept[i + 1])[0, 0] for i in range(len(kept) - 1)])
+    return int((ious < max_iou).sum())
+
+
+def people_summary(counts: np.ndarray, subject_boxes: np.ndarray) -> dict:
+    """Report fields of one sequence: people found per frame (min / mean / max), frames without the
+    subject, identity switches of the subject."""
+    counts = np.asarray(counts, np.int64)
+    found = np.isfinite(np.asarray(subject_boxes, np.float64)).all(axis=-1)
+    return {"people_per_frame": {"min": int(counts.min(initial=0)), "mean": round(float(counts.mean()), 3)
+                                 if len(counts) else 0.0, "max": int(counts.max(initial=0))},
+            "frames_without_subject": int((~found).sum()),
+            "identity_switches": identity_switches(subject_boxes)}
