@@ -174,7 +174,7 @@ def people_summary(counts: np.ndarray, subject_boxes: np.ndarray) -> dict:
     subject, identity switches of the subject."""
     counts = np.asarray(counts, np.int64)
     found = np.isfinite(np.asarray(subject_boxes, np.float64)).all(axis=-1)
-    return {"people_per_frame": {"min": int(counts.min(initial=0)), "mean": round(float(counts.mean()), 3)
-                                 if len(counts) else 0.0, "max": int(counts.max(initial=0))},
+    stats = (int(counts.min()), round(float(counts.mean()), 3), int(counts.max())) if len(counts) else (0, 0.0, 0)
+    return {"people_per_frame": dict(zip(("min", "mean", "max"), stats)),
             "frames_without_subject": int((~found).sum()),
             "identity_switches": identity_switches(subject_boxes)}
