@@ -11,7 +11,7 @@ from PIL import Image
 
 from cache import list_shards, open_shard
 from pipeline.detect import build_detector
-from pipeline.detect.people import (box_iou, choose_track, guide_box, identity_switches, match_to_guide,
+from pipeline.detect.people import (box_iou, choose_track, distinct_people, guide_box, identity_switches, match_to_guide,
                                     people_summary, track_people, track_rows)
 from pipeline.detect.subjects import PeopleConfig, detect_guided
 from pipeline.precompute import PrecomputeConfig, run_precompute
@@ -97,6 +97,18 @@ def test_tracking_through_a_size_swap_and_a_gap():
     summary = people_summary([len(b) for b in boxes], kept)
     assert summary == {"people_per_frame": {"min": 1, "mean": 1.8, "max": 2}, "frames_without_subject": 0,
                        "identity_switches": 0}
+
+
+def test_one_body_found_twice_is_kept_once():
+    body = np.stack([np.linspace(100, 140, 17), np.linspace(100, 400, 17)], -1)
+    twice = np.stack([body, body + 5, body + [300, 0]])                       # a near copy, then another person
+    conf = np.array([[0.6] * 17, [0.9] * 17, [0.5] * 17])
+    boxes = np.stack([guide_box(k) for k in twice])
+    assert distinct_people(twice, conf, boxes).tolist() == [1, 2]            # the more confident copy stays
+    half = body[:6] + 0                                                       # a partial pose inside the body's box
+    partial = np.concatenate([half, np.full((11, 2), np.nan)]) + [0, 150]
+    assert distinct_people(np.stack([body, partial]), conf[[1, 0]], np.stack([guide_box(body), guide_box(partial)])
+                           ).tolist() == [0]
 
 
 def test_people_config_is_checked():

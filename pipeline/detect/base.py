@@ -17,6 +17,8 @@ import numpy as np
 
 from pipeline.skeleton import NUM_JOINTS
 
+from .people import distinct_people
+
 PERSON_MODES = ("largest", "confident")
 
 
@@ -47,6 +49,10 @@ class People:
 
     def __len__(self) -> int:
         return len(self.keypoints)
+
+    def subset(self, index: np.ndarray) -> "People":
+        return People(self.keypoints[index], self.confidence[index], self.bbox[index],
+                      {k: v[index] for k, v in self.extras.items()})
 
 
 def empty_people(extras: tuple[str, ...] = ()) -> People:
@@ -133,8 +139,13 @@ class Detector(ABC):
         raise NotImplementedError(f"detector {self.name!r} cannot take person boxes")
 
     def detect_people(self, frames: np.ndarray) -> list[People]:
-        """Every person in every frame: `person_boxes`, then `people_in_boxes`."""
-        return [self.people_in_boxes(f, b) for f, b in zip(frames, self.person_boxes(frames))]
+        """Every person in every frame: `person_boxes`, then `people_in_boxes`, then one pose per
+        body (`people.distinct_people`: two boxes on one person give the same pose twice)."""
+        out = []
+        for frame, boxes in zip(frames, self.person_boxes(frames)):
+            found = self.people_in_boxes(frame, boxes)
+            out.append(found.subset(distinct_people(found.keypoints, found.confidence, found.bbox)))
+        return out
 
     def reset(self) -> None:
         """Forget any state carried from frame to frame (called once per sequence)."""

@@ -26,6 +26,8 @@ MATCH_MAX_ERROR = 0.25
 TRACK_MIN_IOU = 0.3
 TRACK_MAX_GAP = 5
 SWITCH_MAX_IOU = 0.3
+SAME_PERSON_ERROR = 0.3     # two poses this close (median joint distance / size) are one body
+SAME_PERSON_COVER = 0.8     # ... as are two boxes whose overlap covers this much of the smaller
 SUBJECT_RULES = ("longest", "largest")
 # Per-frame `person_selection` codes (shard array; names in the shard attribute people.selection_codes)
 SELECTION_CODES = {"none": 0, "ground_truth_match": 1, "track": 2, "per_frame": 3}
@@ -90,6 +92,29 @@ def match_to_guide(candidates: np.ndarray, guide: np.ndarray,
         return -1, float("nan")
     best = int(np.argmin(errors))
     return (best if errors[best] <= max_error else -1), float(errors[best])
+
+
+def distinct_people(keypoints: np.ndarray, confidence: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Indices (ascending) of the poses to keep when a detector found one body twice (e.g. from two
+    overlapping crops): most confident first, a pose is dropped when its median joint distance
+    to a kept one is below SAME_PERSON_ERROR of that one's size, or when the overlap of their
+    boxes covers more than SAME_PERSON_COVER of the smaller box."""
+    kp, b = np.asarray(keypoints, np.float64), np.asarray(boxes, np.float64).reshape(-1, 4)
+    order = np.argsort(-np.nanmean(np.asarray(confidence, np.float64), axis=-1), kind="stable")
+    keep: list[int] = []
+    for i in order.tolist():
+        same = False
+        for j in keep:
+            lo, hi = np.maximum(b[i, :2], b[j, :2]), np.minimum(b[i, 2:], b[j, 2:])
+            inter = float(np.nan_to_num(np.prod(np.clip(hi - lo, 0, None))))
+            smaller = min(box_area(b[i]), box_area(b[j]))
+            if match_errors(kp[i][None], kp[j])[0] < SAME_PERSON_ERROR or \
+                    (smaller > 0 and inter / smaller > SAME_PERSON_COVER):
+                same = True
+                break
+        if not same:
+            keep.append(i)
+    return np.array(sorted(keep), np.int64)
 
 
 def track_people(boxes: list[np.ndarray], min_iou: float = TRACK_MIN_IOU,
