@@ -6,7 +6,8 @@ Three policies (`PeopleConfig.mode`; the precompute option `--people`):
   annotation) is *guided*: per frame the detector runs top-down on the actor's ground-truth box
   widened by `margin` (BlazePose: on a square crop of it; RTMPose: on that box), and the pose is
   kept only if it matches the actor (`people.match_to_guide`, median joint error <= `max_error`
-  of the actor's size); otherwise the frame has NaN keypoints and confidence 0. A sequence
+  of the actor's size); otherwise the frame has NaN keypoints and confidence 0. The stored
+  `bbox` is the extent of the kept pose's keypoints (not the ground-truth box). A sequence
   without ground truth is *tracked*: every person of every frame (`Detector.detect_people`) is
   linked into tracks (`people.track_people`) and the subject is the track chosen by `subject`
   ("longest", "largest" or a track id; `people.choose_track`).
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Detections, Detector, People, empty_detections, pick_people
+from .base import Detections, Detector, People, empty_detections, keypoint_box, pick_people
 from .people import (MATCH_MAX_ERROR, SELECTION_CODES, SUBJECT_RULES, choose_track, guide_box, match_to_guide,
                      track_people, track_rows, track_table)
 
@@ -64,12 +65,15 @@ def detect_guided(detector: Detector, frames: np.ndarray, guide: np.ndarray, con
     errors = np.full(n, np.nan, np.float32)
     counts = np.array([len(b) for b in detector.person_boxes(frames)], np.int64)
     boxes = guide_box(guide, config.margin)
+    size = (frames.shape[2], frames.shape[1])
     for t in np.flatnonzero(np.isfinite(boxes).all(axis=1)):
         people = detector.people_in_boxes(frames[t], boxes[t][None])
         i, err = match_to_guide(people.keypoints, guide[t], config.max_error)
         errors[t] = err
         if i >= 0:
             _put(out, t, people, i)
+            # the box the detector ran on came from ground truth: store the pose's own extent
+            out.bbox[t] = keypoint_box(people.keypoints[i], size)
             codes[t] = SELECTION_CODES["ground_truth_match"]
     return out, {"person_selection": codes, "match_error": errors, "people_count": counts}
 
