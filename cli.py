@@ -137,7 +137,7 @@ def simulate(dataset, data_root, out, subjects, split, actions, config_path, vir
               help="Depth parameter (repeatable), e.g. model=/models/Depth-Anything-V2-Small-hf.")
 @click.option("--allow-download", is_flag=True, help="Let depth-anything fetch a hub id (never the default).")
 @click.option("--person", type=click.Choice(["largest", "confident"]),
-              help="Which detected person to keep (rtmpose; BlazePose is single-person).")
+              help="rtmpose with --people frame: which detected person to keep in each frame.")
 @click.option("--people", type=click.Choice(["subject", "all", "frame"]),
               help="Whose cues: the ground-truth actor or tracked subject (default), all tracks (one shard each), "
                    "or each frame's own choice (pipeline/detect/subjects.py).")
