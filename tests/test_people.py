@@ -2,6 +2,7 @@
 one shard per actor / per track. Scenes are real H36M sample frames placed side by side."""
 from __future__ import annotations
 
+import json
 import pickle
 
 import av
@@ -9,7 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from click.testing import CliRunner
+
 from cache import list_shards, open_shard
+from cli import main
 from pipeline.detect import build_detector
 from pipeline.detect.people import (box_iou, choose_track, distinct_people, guide_box, identity_switches, match_to_guide,
                                     people_summary, track_people, track_rows)
@@ -226,8 +230,16 @@ def write_swap_video(path, shared_data, n=8):
 def test_swap_video_keeps_the_subject_and_writes_every_track(shared_data, tmp_path):
     (tmp_path / "videos").mkdir()
     guides = write_swap_video(tmp_path / "videos" / "swap.mp4", shared_data)
-    report, _ = run_precompute("videos", tmp_path / "videos", tmp_path / "cache",
-                               PrecomputeConfig(workers=0, people="all"), progress=False, log=None)
+    runner = CliRunner()
+    args = ["precompute", "--dataset", "videos", "--root", str(tmp_path / "videos"), "--out", str(tmp_path / "cache"),
+            "--workers", "0", "--quiet", "--people", "all"]
+    res = runner.invoke(main, args + ["--subject", "tallest"])
+    assert res.exit_code != 0 and "subject 'tallest'" in res.output and not (tmp_path / "cache").exists()
+    res = runner.invoke(main, args + ["--subject", "longest"])
+    assert res.exit_code == 0, res.output
+    (path,) = (tmp_path / "cache" / "reports").glob("precompute-*.json")
+    report = json.loads(path.read_text())
+    assert report["config"]["people"] == "all" and report["summary"]["identity_switches"] == 0
     seq = report["sequences"][0]
     assert seq["status"] == "written" and seq["people"]["policy"] == "tracked", report["failures"]
     assert seq["people"]["identity_switches"] == 0
