@@ -7,6 +7,10 @@ Defaults are the embedded, offline pair: MediaPipe BlazePose (2D) + its landmark
 The paper-faithful pair is `detector="rtmpose"` + `depth="depth-anything"` with local
 checkpoints (see pipeline/detect/rtmpose.py, pipeline/depth/depth_anything.py).
 
+Whose cues a shard holds (`people`, `subject`, `people_margin`, `match_max_error`): a dataset
+actor is picked in every frame by its ground-truth 2D, an own video's people are tracked and the
+subject's track is written (with `people="all"`, every track: pipeline/detect/subjects.py).
+
 Resume: a shard that verifies and carries this run's config hash is skipped; one that fails
 verification is rewritten; a verified shard from another configuration is a failure unless
 `overwrite`. Every run writes `<out>/expected_keys.txt` (all keys of the dataset, whatever
