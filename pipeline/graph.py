@@ -1,9 +1,11 @@
 """The precompute stage graph on Dask: one task per sequence, one writer per shard.
 
 Each task streams its sequence's frames in batches through decode -> detect -> depth -> write
-and appends every batch to one `cache.ShardWriter`, which commits the shard atomically when the
-sequence ends (or discards it on any error). So a shard is written by exactly one task, and a
-killed run leaves only whole shards plus stray temporaries under `<out>/.tmp`.
+and appends every batch to one `cache.ShardWriter` per output shard (one, or one per tracked
+person with `people="all"`: pipeline/outputs.py; a tracked sequence first runs a detection
+pass over all its frames), which commits the shard atomically when the sequence ends (or
+discards it on any error). So a shard is written by exactly one task, and a killed run leaves
+only whole shards plus stray temporaries under `<out>/.tmp`.
 
 Models are built once per worker process (per thread, if a worker runs several) and reused by
 every task it runs, from a process-level cache keyed by the backend configuration. Tasks ask
@@ -218,9 +220,9 @@ def _write_outputs(job, spec: dict, detector, depth, clock: StageClock, res: Seq
     people = PeopleConfig(**spec["people"])
     gt = job.joints_3d_cam
 
-    def batches(reuse: bool = True):
+    def batches():
         # Nothing keeps a batch's frames past the next decode, so one buffer serves them all.
-        return iter_frames(job.frames, batch_size=spec["batch_size"], threads=spec["threads"], reuse_buffer=reuse)
+        return iter_frames(job.frames, batch_size=spec["batch_size"], threads=spec["threads"], reuse_buffer=True)
 
     with clock("detect"):  # a tracked sequence's whole detection pass (it decodes too)
         outputs = plan_outputs(job, detector, people, lambda: (b.frames for b in batches()))
@@ -234,19 +236,13 @@ def _write_outputs(job, spec: dict, detector, depth, clock: StageClock, res: Seq
             if batch is None:
                 break
             current["frame"], current["file"] = int(batch.frame_index[0]), batch.files[0]
-            n = len(batch)
-            if gt is not None and res.n_frames + n > len(gt):
+            rows = slice(res.n_frames, res.n_frames + len(batch))
+            if gt is not None and rows.stop > len(gt):
                 raise ValueError(f"{job.key}: more frames than ground-truth poses ({len(gt)})")
             for out in outputs:
-                with clock("detect"):
-                    det, selection = out.select(batch.frames, res.n_frames)
-                with clock("depth"):
-                    dep = depth(batch.frames, det)
-                out.record(det, selection)
-                arrays = {"keypoints_2d": det.keypoints, "confidence": det.confidence, "depth": dep.depth,
-                          "frame_index": batch.frame_index, "bbox": det.bbox, "depth_valid": dep.valid, **selection}
+                arrays = _cue_arrays(out, batch, rows.start, depth, clock)
                 if gt is not None:
-                    arrays["joints_3d_cam"] = gt[res.n_frames:res.n_frames + n]
+                    arrays["joints_3d_cam"] = gt[rows]
                 if out.key not in writers:
                     h, w = batch.frames.shape[1:3]
                     attrs = shard_attrs(job, detector, depth, (w, h), spec["config_hash"])
@@ -255,7 +251,7 @@ def _write_outputs(job, spec: dict, detector, depth, clock: StageClock, res: Seq
                                                    overwrite=overwrite or out.key != job.key)
                 with clock("write"):
                     writers[out.key].append(arrays)
-            res.n_frames += n
+            res.n_frames = rows.stop
         if not writers:
             raise FrameSourceError(job.main_file or job.key, None, "the sequence has no frames")
         if gt is not None and res.n_frames < len(gt):
@@ -271,6 +267,17 @@ def _write_outputs(job, spec: dict, detector, depth, clock: StageClock, res: Seq
         for writer in writers.values():
             writer.abort()
         raise
+
+
+def _cue_arrays(out, batch, first_row: int, depth, clock: StageClock) -> dict:
+    """One batch of one output shard: its person's keypoints, depth and selection arrays."""
+    with clock("detect"):
+        det, selection = out.select(batch.frames, first_row)
+    with clock("depth"):
+        dep = depth(batch.frames, det)
+    out.record(det, selection)
+    return {"keypoints_2d": det.keypoints, "confidence": det.confidence, "depth": dep.depth,
+            "frame_index": batch.frame_index, "bbox": det.bbox, "depth_valid": dep.valid, **selection}
 
 
 def _failure(key, file, frame, e: BaseException, message: str | None = None):
