@@ -103,6 +103,16 @@ def test_tracking_through_a_size_swap_and_a_gap():
                        "identity_switches": 0}
 
 
+def test_tracking_links_a_fast_mover_by_keypoints():
+    # a thin person (40 x 300 px) stepping 60 px a frame: consecutive boxes never overlap
+    body = np.stack([np.linspace(0, 40, 17), np.linspace(0, 300, 17)], -1)
+    kps = [np.stack([body + [100 + 60 * t, 100], body + [900, 100]]) for t in range(6)]
+    boxes = [np.stack([guide_box(k) for k in frame]) for frame in kps]
+    assert box_iou(boxes[0][0], boxes[1][0])[0, 0] == 0
+    assert [i.tolist() for i in track_people(boxes, kps)] == [[0, 1]] * 6
+    assert len({int(i[0]) for i in track_people(boxes)}) == 6              # boxes alone lose them
+
+
 def test_one_body_found_twice_is_kept_once():
     body = np.stack([np.linspace(100, 140, 17), np.linspace(100, 400, 17)], -1)
     twice = np.stack([body, body + 5, body + [300, 0]])                       # a near copy, then another person

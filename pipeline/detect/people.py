@@ -10,9 +10,10 @@ Pure functions on arrays, independent of any detector backend. A frame's candida
   `MATCH_MAX_ERROR` = 0.25 (a quarter of the actor's height: another person standing next to
   the actor is further away than that; the right person detected with a few bad joints is well
   inside it). No match: the frame gets NaN keypoints and confidence 0, never another person's.
-- Tracking (own videos): `track_people` links each frame's boxes to the tracks of earlier frames
-  by box IoU (greedy, best pairs first, IoU >= `TRACK_MIN_IOU`); a track unseen for up to
-  `TRACK_MAX_GAP` frames can still be continued (short gaps bridged), later it is closed.
+- Tracking (own videos): `track_people` links each frame's people to the tracks of earlier
+  frames by box IoU or keypoint distance, whichever scores higher (greedy, best pairs first,
+  score >= `TRACK_MIN_SCORE`); a track unseen for up to `TRACK_MAX_GAP` frames can still be
+  continued (short gaps bridged), later it is closed.
 - The subject of a tracked video (`choose_track`): "longest" (the track present in most frames;
   ties to the larger mean box), "largest" (largest mean box area over its frames), or a track id.
 - Report figures: `identity_switches` counts frames where the kept person's box jumps (IoU
@@ -23,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 MATCH_MAX_ERROR = 0.25
-TRACK_MIN_IOU = 0.3
+TRACK_MIN_SCORE = 0.3
 TRACK_MAX_GAP = 5
 SWITCH_MAX_IOU = 0.3
 SAME_PERSON_ERROR = 0.3     # two poses this close (median joint distance / size) are one body
@@ -117,33 +118,48 @@ def distinct_people(keypoints: np.ndarray, confidence: np.ndarray, boxes: np.nda
     return np.array(sorted(keep), np.int64)
 
 
-def track_people(boxes: list[np.ndarray], min_iou: float = TRACK_MIN_IOU,
-                 max_gap: int = TRACK_MAX_GAP) -> list[np.ndarray]:
-    """Track ids for every frame's boxes: list of (P_t, 4) -> list of (P_t,) int64 ids (0, 1, ...
-    in order of first appearance). Each box joins the open track whose last box overlaps it most
-    (greedy on IoU, pairs below `min_iou` never join); a track not seen for more than `max_gap`
-    frames is closed; an unmatched box starts a new track."""
-    last_box: dict[int, np.ndarray] = {}
-    last_seen: dict[int, int] = {}
+def track_people(boxes: list[np.ndarray], keypoints: list[np.ndarray] | None = None,
+                 min_score: float = TRACK_MIN_SCORE, max_gap: int = TRACK_MAX_GAP) -> list[np.ndarray]:
+    """Track ids for every frame's people: boxes (P_t, 4) [and keypoints (P_t, K, 2)] per frame ->
+    list of (P_t,) int64 ids (0, 1, ... in order of first appearance).
+
+    A person and an open track are scored by the IoU of the person's box with the track's last
+    box or, when keypoints are given and it is higher, by 1 - 2 x `match_errors` of the person's
+    keypoints to the track's last keypoints (1 for the same pose, 0 at half the body's size apart:
+    this links a person who moved further than their box overlaps, e.g. at a low frame rate).
+    Pairs are joined greedily, best first, never below `min_score`; a track not seen for more
+    than `max_gap` frames is closed; an unmatched person starts a new track."""
+    last: dict[int, tuple[np.ndarray, np.ndarray | None, int]] = {}   # id -> box, keypoints, frame
     out, next_id = [], 0
     for t, frame_boxes in enumerate(boxes):
         frame_boxes = np.asarray(frame_boxes, np.float64).reshape(-1, 4)
+        frame_kp = None if keypoints is None else np.asarray(keypoints[t], np.float64)
         ids = np.full(len(frame_boxes), -1, np.int64)
-        open_ids = [k for k in last_box if t - last_seen[k] <= max_gap + 1]
+        open_ids = [k for k, (_, _, seen) in last.items() if t - seen <= max_gap + 1]
         if open_ids and len(frame_boxes):
-            iou = box_iou(frame_boxes, np.stack([last_box[k] for k in open_ids]))
-            for flat in np.argsort(-iou, axis=None):
-                i, j = np.unravel_index(flat, iou.shape)
-                if iou[i, j] < min_iou:
+            score = _link_scores(frame_boxes, frame_kp, [last[k] for k in open_ids])
+            for flat in np.argsort(-score, axis=None, kind="stable"):
+                i, j = np.unravel_index(flat, score.shape)
+                if score[i, j] < min_score:
                     break
                 if ids[i] < 0 and open_ids[j] not in ids:
                     ids[i] = open_ids[j]
         for i in np.flatnonzero(ids < 0):
             ids[i], next_id = next_id, next_id + 1
         for i, k in enumerate(ids):
-            last_box[int(k)], last_seen[int(k)] = frame_boxes[i], t
+            last[int(k)] = (frame_boxes[i], None if frame_kp is None else frame_kp[i], t)
         out.append(ids)
     return out
+
+
+def _link_scores(boxes: np.ndarray, keypoints: np.ndarray | None, tracks: list) -> np.ndarray:
+    """(P, T) scores of people vs open tracks (see track_people)."""
+    score = box_iou(boxes, np.stack([box for box, _, _ in tracks]))
+    if keypoints is not None:
+        for j, (_, kp, _) in enumerate(tracks):
+            if kp is not None:
+                score[:, j] = np.maximum(score[:, j], 1 - 2 * match_errors(keypoints, kp))
+    return score
 
 
 def track_table(track_ids: list[np.ndarray]) -> dict[int, list[tuple[int, int]]]:

@@ -95,7 +95,7 @@ class Tracks:
         people: list[People] = []
         for frames in frame_batches:
             people += detector.detect_people(frames)
-        return cls(people, track_people([p.bbox for p in people]))
+        return cls(people, track_people([p.bbox for p in people], [p.keypoints for p in people]))
 
     def chosen(self, mode: str, rule: str) -> list[int]:
         """Track ids to write: the subject first, then ("all") every other track by id."""
