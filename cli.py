@@ -175,7 +175,12 @@ def calibrate_cmd(model, data_root, out, work, seed) -> None:
               help="Depth parameter (repeatable), e.g. model=/models/Depth-Anything-V2-Small-hf.")
 @click.option("--allow-download", is_flag=True, help="Let depth-anything fetch a hub id (never the default).")
 @click.option("--person", type=click.Choice(["largest", "confident"]),
-              help="Which detected person to keep (rtmpose; BlazePose is single-person).")
+              help="rtmpose with --people frame: which detected person to keep in each frame.")
+@click.option("--people", type=click.Choice(["subject", "all", "frame"]),
+              help="Whose cues: the ground-truth actor or tracked subject (default), all tracks (one shard each), "
+                   "or each frame's own choice (pipeline/detect/subjects.py).")
+@click.option("--subject", "subject_track", metavar="RULE",
+              help="Tracked videos: the subject is the longest (default) or largest track, or this track id.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Frames per model call.")
 @click.option("--backend", type=click.Choice(["zarr", "hdf5"]), help="Cache backend (default zarr).")
 @click.option("--workers", type=click.IntRange(min=0), help="Local Dask worker processes (default 2; 0 = inline).")
@@ -188,8 +193,8 @@ def calibrate_cmd(model, data_root, out, work, seed) -> None:
 @click.option("--subjects", help="Adapters: comma-separated subjects.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def precompute_cmd(dataset, data_root, root, out, config_path, detector, detector_params, depth, depth_params,
-                   allow_download, person, batch_size, backend, workers, threads, scheduler, gpu, overwrite, part,
-                   split, subjects, quiet) -> None:
+                   allow_download, person, people, subject_track, batch_size, backend, workers, threads, scheduler,
+                   gpu, overwrite, part, split, subjects, quiet) -> None:
     """Raw frames -> cached (x, y, c, d) shards via the Dask stage graph (resumable)."""
     import dataclasses
     import sys
@@ -201,7 +206,8 @@ def precompute_cmd(dataset, data_root, root, out, config_path, detector, detecto
         cfg = load_config(config_path) if config_path else PrecomputeConfig()
         changes = {k: v for k, v in dict(detector=detector, depth=depth, batch_size=batch_size, backend=backend,
                                          workers=workers, threads=threads, scheduler=scheduler, gpu=gpu,
-                                         overwrite=overwrite).items() if v is not None}
+                                         overwrite=overwrite, people=people, subject=subject_track).items()
+                   if v is not None}
         if detector and detector != cfg.detector:
             changes["detector_params"] = {}
         if depth and depth != cfg.depth:

@@ -1,9 +1,11 @@
 """The precompute stage graph on Dask: one task per sequence, one writer per shard.
 
 Each task streams its sequence's frames in batches through decode -> detect -> depth -> write
-and appends every batch to one `cache.ShardWriter`, which commits the shard atomically when the
-sequence ends (or discards it on any error). So a shard is written by exactly one task, and a
-killed run leaves only whole shards plus stray temporaries under `<out>/.tmp`.
+and appends every batch to one `cache.ShardWriter` per output shard (one, or one per tracked
+person with `people="all"`: pipeline/outputs.py; a tracked sequence first runs a detection
+pass over all its frames), which commits the shard atomically when the sequence ends (or
+discards it on any error). So a shard is written by exactly one task, and a killed run leaves
+only whole shards plus stray temporaries under `<out>/.tmp`.
 
 Models are built once per worker process (per thread, if a worker runs several) and reused by
 every task it runs, from a process-level cache keyed by the backend configuration. Tasks ask
@@ -165,9 +167,9 @@ def shard_attrs(job, detector, depth, image_size: tuple[int, int], config_hash: 
 
 def process_sequence(job, spec: dict) -> SequenceResult:
     """Run one sequence through detect + depth into its shard. Never raises: failures are returned."""
-    from cache import ShardWriter, shard_path
+    from cache import shard_path
     from pipeline.jobs import resolve_adapter_job
-    from pipeline.sources.frames import FrameSourceError, iter_frames
+    from pipeline.sources.frames import FrameSourceError
 
     res = SequenceResult(job.key, worker=f"{os.uname().nodename}:{os.getpid()}",
                          started=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"))
@@ -191,50 +193,7 @@ def process_sequence(job, spec: dict) -> SequenceResult:
         detector, depth = get_models(spec)
         res.seconds["load"] += time.perf_counter() - t0
         detector.reset()
-        gt = job.joints_3d_cam
-        writer = None
-        # Nothing below keeps a batch's frames past the next decode, so one buffer serves them all.
-        batches = iter_frames(job.frames, batch_size=spec["batch_size"], threads=spec["threads"],
-                              reuse_buffer=True)
-        try:
-            while True:
-                with clock("decode"):
-                    batch = next(batches, None)
-                if batch is None:
-                    break
-                current["frame"] = int(batch.frame_index[0])
-                current["file"] = batch.files[0]
-                with clock("detect"):
-                    det = detector(batch.frames)
-                with clock("depth"):
-                    dep = depth(batch.frames, det)
-                n = len(batch)
-                arrays = {"keypoints_2d": det.keypoints, "confidence": det.confidence, "depth": dep.depth,
-                          "frame_index": batch.frame_index, "bbox": det.bbox, "depth_valid": dep.valid}
-                if gt is not None:
-                    if res.n_frames + n > len(gt):
-                        raise ValueError(f"{job.key}: more frames than ground-truth poses ({len(gt)})")
-                    arrays["joints_3d_cam"] = gt[res.n_frames:res.n_frames + n]
-                if writer is None:
-                    h, w = batch.frames.shape[1:3]
-                    writer = ShardWriter(spec["out"], job.key,
-                                         shard_attrs(job, detector, depth, (w, h), spec["config_hash"]),
-                                         backend=spec["backend"], overwrite=overwrite)
-                with clock("write"):
-                    writer.append(arrays)
-                res.n_frames += n
-                res.n_empty += int((~det.found).sum())
-            if writer is None:
-                raise FrameSourceError(job.main_file or job.key, None, "the sequence has no frames")
-            if gt is not None and res.n_frames < len(gt):
-                res.note = (res.note + "; " if res.note else "") + \
-                    f"frames ended after {res.n_frames} of {len(gt)} ground-truth poses; the rest were dropped"
-            with clock("write"):
-                writer.close()
-        except BaseException:
-            if writer is not None:
-                writer.abort()
-            raise
+        _write_outputs(job, spec, detector, depth, clock, res, overwrite, current)
         res.status = "written"
     except FrameSourceError as e:
         res.status, res.n_frames = "failed", 0
@@ -247,6 +206,79 @@ def process_sequence(job, spec: dict) -> SequenceResult:
         res.seconds["other"] = max(0.0, time.perf_counter() - t_start - accounted)
         res.model_builds = _BUILDS
     return res
+
+
+def _write_outputs(job, spec: dict, detector, depth, clock: StageClock, res: SequenceResult, overwrite: bool,
+                   current: dict) -> None:
+    """Detect, add depth and write every shard of the sequence (pipeline.outputs); all or none.
+    Track shards beside the job key are always replaced: the job key, committed last, is what
+    marks the sequence done."""
+    from cache import ShardWriter
+    from pipeline.detect.subjects import PeopleConfig
+    from pipeline.outputs import plan_outputs, track_keys
+    from pipeline.sources.frames import FrameSourceError, iter_frames
+
+    people = PeopleConfig(**spec["people"])
+    gt = job.joints_3d_cam
+
+    def batches():
+        # Nothing keeps a batch's frames past the next decode, so one buffer serves them all.
+        return iter_frames(job.frames, batch_size=spec["batch_size"], threads=spec["threads"], reuse_buffer=True)
+
+    with clock("detect"):  # a tracked sequence's whole detection pass (it decodes too)
+        outputs = plan_outputs(job, detector, people, lambda: (b.frames for b in batches()))
+    tracks = track_keys(outputs)
+    writers: dict[str, ShardWriter] = {}
+    stream = batches()
+    try:
+        while True:
+            with clock("decode"):
+                batch = next(stream, None)
+            if batch is None:
+                break
+            current["frame"], current["file"] = int(batch.frame_index[0]), batch.files[0]
+            rows = slice(res.n_frames, res.n_frames + len(batch))
+            if gt is not None and rows.stop > len(gt):
+                raise ValueError(f"{job.key}: more frames than ground-truth poses ({len(gt)})")
+            for out in outputs:
+                arrays = _cue_arrays(out, batch, rows.start, depth, clock)
+                if gt is not None:
+                    arrays["joints_3d_cam"] = gt[rows]
+                if out.key not in writers:
+                    h, w = batch.frames.shape[1:3]
+                    attrs = shard_attrs(job, detector, depth, (w, h), spec["config_hash"])
+                    attrs.update(camera=out.camera, people=out.attrs(people, tracks))
+                    writers[out.key] = ShardWriter(spec["out"], out.key, attrs, backend=spec["backend"],
+                                                   overwrite=overwrite or out.key != job.key)
+                with clock("write"):
+                    writers[out.key].append(arrays)
+            res.n_frames = rows.stop
+        if not writers:
+            raise FrameSourceError(job.main_file or job.key, None, "the sequence has no frames")
+        if gt is not None and res.n_frames < len(gt):
+            res.note = (res.note + "; " if res.note else "") + \
+                f"frames ended after {res.n_frames} of {len(gt)} ground-truth poses; the rest were dropped"
+        res.people = {"policy": outputs[0].policy, **outputs[0].summary(), "tracks": tracks}
+        res.n_empty = res.people["frames_without_subject"]
+        with clock("write"):
+            for out in outputs[::-1]:   # the subject's shard (the job key) last: it marks the task done
+                writers[out.key].attrs["people"]["summary"] = out.summary()
+                writers.pop(out.key).close()
+    except BaseException:
+        for writer in writers.values():
+            writer.abort()
+        raise
+
+
+def _cue_arrays(out, batch, first_row: int, depth, clock: StageClock) -> dict:
+    """One batch of one output shard: its person's keypoints, depth and selection arrays."""
+    with clock("detect"):
+        det, selection = out.select(batch.frames, first_row)
+    with clock("depth"):
+        dep = depth(batch.frames, det)
+    out.record(det, selection)
+    return {"keypoints_2d": det.keypoints, "confidence": det.confidence, "depth": dep.depth,
+            "frame_index": batch.frame_index, "bbox": det.bbox, "depth_valid": dep.valid, **selection}
 
 
 def _failure(key, file, frame, e: BaseException, message: str | None = None):
@@ -356,4 +388,4 @@ def spec_for(config, out: str | Path, config_hash: str) -> dict:
     """The picklable task spec: what every task needs to know about the run."""
     return {"models": config.model_spec(), "threads": config.threads, "batch_size": config.batch_size,
             "backend": config.backend, "overwrite": config.overwrite, "out": str(out),
-            "config_hash": config_hash}
+            "config_hash": config_hash, "people": config.people_spec()}

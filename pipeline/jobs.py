@@ -6,14 +6,15 @@ Where the frames come from, per `--dataset`:
 - `images`: every sub-folder of ROOT holding images is one sequence (or ROOT itself, if it holds
   images), frames in file-name order; key `images/<folder>/frames/0`.
 - `samples`: the shared real H36M / MPI-INF-3DHP sample frames (ROOT default `<data>/samples`).
-  One shard per image (each is a single frame of a different sequence), carrying the image's
-  ground-truth 3D (`S`, camera metres -> mm, 3DHP order mapped to H36M-17) as `joints_3d_cam`
+  One shard per image (each is a single frame of a different sequence), its person chosen by the
+  image's ground-truth 2D (`part`), carrying the image's ground-truth 3D (`S`, camera metres -> mm, 3DHP order mapped to H36M-17) as `joints_3d_cam`
   and, when `pipeline.safe_pickle` is available, the camera intrinsics from the sample pickles.
   Keys: `samples/h36m-S1/Directions_1-000001/54138969`, `samples/3dhp-TS1/test-002001/0`,
   `samples/3dhp-S4/Seq2-001033/0`.
 - any dataset adapter of `pipeline.sources` (`get_dataset(name, root)`): one shard per
   (subject, action, camera) that has frames; the sequence is loaded on the worker, and only the
-  frames with ground truth (`Sequence.frame_index`) are processed.
+  frames with ground truth (`Sequence.frame_index`) are processed; the ground truth projected
+  through the sequence's camera (`guide_2d`) picks the actor's person in each frame.
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ class SequenceJob:
     fps: float | None = None
     intrinsics: dict | None = None
     joints_3d_cam: np.ndarray | None = None  # (T, 17, 3) mm, aligned with the frames, or None
+    guide_2d: np.ndarray | None = None       # (T, 17, 2) px: the actor's ground-truth 2D (selects the person)
     n_frames: int | None = None              # for the progress bar, when known up front
     adapter: tuple[str, str, Any] | None = None   # (dataset, data root, SequenceRef)
     notes: list[str] = field(default_factory=list)
@@ -140,8 +142,9 @@ def sample_jobs(root: str | Path) -> list[SequenceJob]:
             raise FileNotFoundError(f"{npz}: sample annotation file missing (is {root} the shared samples folder?)")
         with np.load(npz, allow_pickle=False) as d:
             names, S = [str(n) for n in d["imgname"]], np.asarray(d["S"], np.float64)
+            parts = np.asarray(d["part"], np.float64)[..., :2]
         cams = _load_cameras(root / cam_name)
-        for name, s in zip(names, S):
+        for name, s, part in zip(names, S, parts):
             base = Path(name).name
             joints = s[:, :3] * 1000.0  # camera metres -> mm
             if corpus == "h36m":
@@ -150,7 +153,7 @@ def sample_jobs(root: str | Path) -> list[SequenceJob]:
                 cam = cams.get((subject, camera)) if cams else None
                 key_parts = (f"h36m-{subject}", f"{action}-{frame:06d}", camera)
             else:
-                joints = to_h36m17(joints, "3dhp17")
+                joints, part = to_h36m17(joints, "3dhp17"), to_h36m17(part, "3dhp17")
                 m_test, m_train = _3DHP_TEST.match(base), _3DHP_TRAIN.match(base)
                 if m_test:
                     subject, frame, camera = m_test.group(1), int(m_test.group(2)), "0"
@@ -165,7 +168,7 @@ def sample_jobs(root: str | Path) -> list[SequenceJob]:
             job = SequenceJob(_key("samples", *key_parts), "samples", *key_parts,
                               frames=FrameSpec("images", (str(image),), (frame,)), fps=None,
                               intrinsics=_intrinsics(cam), joints_3d_cam=joints[None].astype(np.float32),
-                              n_frames=1)
+                              guide_2d=part[None].astype(np.float32), n_frames=1)
             if cams is None:
                 job.notes.append("intrinsics unknown (pipeline.safe_pickle unavailable)")
             jobs.append(job)
@@ -206,9 +209,11 @@ def resolve_adapter_job(job: SequenceJob) -> SequenceJob:
                                 f"under {root} (mocap-only data cannot be precomputed; simulate it instead)")
     cam = getattr(seq, "cam", None)
     gt = getattr(seq, "joints_3d_cam", None)
+    # The actor's ground truth projected into the image is what picks their person in every frame.
+    guide = None if gt is None or cam is None else cam.project(np.asarray(gt, np.float64)).astype(np.float32)
     return SequenceJob(job.key, job.dataset, job.subject, job.action, job.camera, spec,
                        fps=getattr(seq, "fps", None), intrinsics=cam.intrinsics() if cam is not None else None,
-                       joints_3d_cam=None if gt is None else np.asarray(gt, np.float32),
+                       joints_3d_cam=None if gt is None else np.asarray(gt, np.float32), guide_2d=guide,
                        n_frames=spec.n_frames, notes=list(job.notes))
 
 

@@ -7,6 +7,10 @@ Defaults are the embedded, offline pair: MediaPipe BlazePose (2D) + its landmark
 The paper-faithful pair is `detector="rtmpose"` + `depth="depth-anything"` with local
 checkpoints (see pipeline/detect/rtmpose.py, pipeline/depth/depth_anything.py).
 
+Whose cues a shard holds (`people`, `subject`, `people_margin`, `match_max_error`): a dataset
+actor is picked in every frame by its ground-truth 2D, an own video's people are tracked and the
+subject's track is written (with `people="all"`, every track: pipeline/detect/subjects.py).
+
 Resume: a shard that verifies and carries this run's config hash is skipped; one that fails
 verification is rewritten; a verified shard from another configuration is a failure unless
 `overwrite`. Every run writes `<out>/expected_keys.txt` (all keys of the dataset, whatever
@@ -23,6 +27,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .config_io import check_fields, read_yaml_mapping
+from .detect.people import MATCH_MAX_ERROR
+from .detect.subjects import PeopleConfig
 
 PRECOMPUTE_VERSION = "1"
 MAX_LOGGED_FAILURES = 20   # the report lists them all
@@ -44,6 +50,17 @@ class PrecomputeConfig:
     gpu: bool = False               # models on "cuda"; tasks request the worker resource GPU=1
     overwrite: bool = False         # redo shards that already exist and verify
     part: tuple[int, int] | None = None  # (i, N): only every N-th sequence from the i-th (job arrays)
+    # whose cues a shard holds (pipeline/detect/subjects.py): "subject" (ground-truth actor, else
+    # the tracked subject), "all" (also one shard per other track), "frame" (per-frame choice)
+    people: str = "subject"
+    subject: str = "longest"        # tracked videos: "longest", "largest" or a track id
+    people_margin: float = 0.25     # ground-truth box widened by this x its larger side
+    match_max_error: float = MATCH_MAX_ERROR   # median joint error / actor size that still matches
+
+    def people_spec(self) -> dict[str, Any]:
+        """PeopleConfig fields (checked) as the workers take them."""
+        return dataclasses.asdict(PeopleConfig(self.people, str(self.subject), float(self.people_margin),
+                                               float(self.match_max_error)).check())
 
     def model_spec(self) -> dict[str, Any]:
         """Backend names and params as the workers build them (device added for --gpu)."""
@@ -68,7 +85,7 @@ class PrecomputeConfig:
         strip = lambda d: {k: v for k, v in d.items() if k not in _RUNTIME_PARAMS}  # noqa: E731
         return {"builder": "pipeline.precompute", "version": PRECOMPUTE_VERSION, "dataset": dataset,
                 "skeleton": "h36m17", "detector": spec["detector"], "detector_params": strip(spec["detector_params"]),
-                "depth": spec["depth"], "depth_params": strip(spec["depth_params"])}
+                "depth": spec["depth"], "depth_params": strip(spec["depth_params"]), "people": self.people_spec()}
 
 
 def load_config(path: str | Path) -> PrecomputeConfig:

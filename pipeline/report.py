@@ -45,6 +45,9 @@ class SequenceResult:
     worker: str = ""                # host:pid of the process that ran the task
     model_builds: int = 0           # models that process had built by the end of the task
     started: str = ""               # UTC time the task began (ISO 8601, ms): the run's timeline
+    # how the subject was chosen and how it went (pipeline.outputs): policy, people_per_frame,
+    # frames_without_subject, identity_switches, tracks ({track id: shard key} or None)
+    people: dict[str, Any] | None = None
 
     @property
     def total_seconds(self) -> float:
@@ -79,6 +82,7 @@ def summarise(results: list[SequenceResult], wall_seconds: float, workers: int) 
         "shards": {s: sum(r.status == s for r in results) for s in STATUSES},
         "frames": frames,
         "frames_no_person": sum(r.n_empty for r in results),
+        "identity_switches": sum((r.people or {}).get("identity_switches", 0) for r in results),
         "wall_seconds": round(wall_seconds, 3),
         "frames_per_second": round(frames / wall_seconds, 3) if wall_seconds > 0 else None,
         "stage_seconds": {s: round(v, 3) for s, v in stage.items()},
@@ -109,7 +113,8 @@ def build_report(results: list[SequenceResult], *, config: dict, config_hash: st
         "stray_temps": stray_temps,
         "sequences": [{"key": r.key, "status": r.status, "frames": r.n_frames, "no_person": r.n_empty,
                        "seconds": {s: round(v, 4) for s, v in r.seconds.items()}, "note": r.note,
-                       "worker": r.worker, "model_builds": r.model_builds, "started": r.started}
+                       "worker": r.worker, "model_builds": r.model_builds, "started": r.started,
+                       "people": r.people}
                       for r in results],
     }
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.detect import DETECTORS, build_detector, select_person
+from pipeline.detect import DETECTORS, build_detector, keypoint_box, select_person
 from pipeline.sources.images import read_image
 from pipeline.sources.video import iter_video_batches
 
@@ -157,3 +157,39 @@ def test_rtmpose_random_weights_on_a_real_frame(shared_data):
         out = det(img[None])
         assert out.keypoints.shape == (1, 17, 2) and ((out.confidence >= 0) & (out.confidence <= 1)).all()
         assert out.found[0] == (len(boxes[0]) > 0)
+
+
+def test_rtmpose_keeps_each_actor_on_a_two_person_image(shared_data):
+    # Optional backend (`make setup-rtmpose test-rtmpose`). Random weights: a pose lands somewhere
+    # in the box RTMPose is given, so this checks the matching path, not the accuracy (no error limit).
+    pytest.importorskip("mmpose")
+    pytest.importorskip("mmdet")
+    from test_people import two_person_image
+
+    from pipeline.detect.people import guide_box
+    from pipeline.detect.subjects import PeopleConfig, detect_guided
+
+    pose_cfg = _mm_config("mmpose", "body_2d_keypoint", "rtmpose", "body8", "rtmpose-l_8xb256-420e_body8-384x288.py")
+    det_cfg = _mm_config("mmdet", "rtmdet", "rtmdet_tiny_8xb32-300e_coco.py")
+    det = build_detector("rtmpose", pose_config=pose_cfg, det_config=det_cfg, random_weights=True)
+    image, guides = two_person_image(shared_data)
+    config = PeopleConfig(max_error=1e9)
+    n_boxes = len(det.person_boxes(image[None])[0])
+    kept = []
+    for k, guide in enumerate(guides):
+        out, sel = detect_guided(det, image[None], guide[None], config)
+        assert sel["person_selection"].tolist() == [1] and sel["people_count"].tolist() == [n_boxes]
+        assert np.isfinite(sel["match_error"]).all() and out.found.all()
+        # the pose comes from the actor's own (widened) box: nearer its ground truth than the other's;
+        # the stored box is the pose's extent, not the ground-truth box it ran on
+        np.testing.assert_allclose(out.bbox[0], keypoint_box(out.keypoints[0], image.shape[1::-1]))
+        # (SimCC decodes inside the crop, so every joint is nearer this actor's box than the other's)
+        centres = [(guide_box(g)[:2] + guide_box(g)[2:]) / 2 for g in guides]
+        dist = [np.linalg.norm(out.keypoints[0] - c, axis=-1) for c in centres]
+        assert (dist[k] < dist[1 - k]).all(), k
+        kept.append(out.keypoints[0])
+    assert np.linalg.norm(kept[0] - kept[1], axis=-1).min() > 100
+    # every RTMDet box gets a pose (duplicates of one body merged)
+    (people,) = det.detect_people(image[None])
+    assert people.keypoints.shape[1:] == (17, 2) and len(people) <= n_boxes
+    assert ((people.confidence >= 0) & (people.confidence <= 1)).all()

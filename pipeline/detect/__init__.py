@@ -1,13 +1,15 @@
 """2D pose detector backends, chosen by name.
 
 Each backend module imports its heavy dependency only when built, so listing the registry costs
-nothing. Every backend returns one H36M-17 pose per frame (see base.Detections).
+nothing. Every backend returns one H36M-17 pose per frame (see base.Detections), and every
+person of a frame through `detect_people` / `people_in_boxes` (base.People; matching and
+tracking: people.py, subjects.py).
 """
 from __future__ import annotations
 
 from pipeline.config_io import registry_class
 
-from .base import PERSON_MODES, Detections, Detector, empty_detections, keypoint_box, select_person
+from .base import PERSON_MODES, Detections, Detector, People, empty_detections, keypoint_box, select_person
 
 # name -> "module:class" (relative to this package)
 DETECTORS: dict[str, str] = {
@@ -25,5 +27,5 @@ def build_detector(name: str, **params) -> Detector:
     return detector_class(name)(**params)
 
 
-__all__ = ["DETECTORS", "PERSON_MODES", "Detections", "Detector", "build_detector", "detector_class",
+__all__ = ["DETECTORS", "PERSON_MODES", "Detections", "Detector", "People", "build_detector", "detector_class",
            "empty_detections", "keypoint_box", "select_person"]

@@ -1,8 +1,11 @@
 """What a 2D detector backend returns, and how one person is chosen per frame.
 
 Every backend maps its own layout onto H36M-17 (pipeline.skeleton) and returns one pose per
-frame: a frame with nobody in it gets NaN keypoints, confidence 0 and an all-NaN box (the
-cache's "no detection" spelling), never an exception.
+frame from `__call__` (its own per-frame choice); backends that can also return every person
+(`detect_people`, `people_in_boxes`) serve ground-truth matching and tracking
+(pipeline.detect.people, pipeline.detect.subjects). In `__call__`, a frame with nobody in it
+gets NaN keypoints, confidence 0 and an all-NaN box (the cache's "no detection" spelling),
+never an exception.
 """
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.skeleton import NUM_JOINTS
+
+from .people import distinct_people
 
 PERSON_MODES = ("largest", "confident")
 
@@ -32,6 +37,39 @@ class Detections:
     def found(self) -> np.ndarray:
         """(n,) bool: whether a person was detected in each frame."""
         return np.isfinite(self.bbox).all(axis=1)
+
+
+@dataclass
+class People:
+    """Every person found in one frame (P >= 0 of them), in H36M-17."""
+    keypoints: np.ndarray      # (P, 17, 2) float32 pixels
+    confidence: np.ndarray     # (P, 17) float32 in [0, 1]
+    bbox: np.ndarray           # (P, 4) float32 x0, y0, x1, y1
+    extras: dict[str, np.ndarray] = field(default_factory=dict)   # name -> (P, 17)
+
+    def __len__(self) -> int:
+        return len(self.keypoints)
+
+    def subset(self, index: np.ndarray) -> "People":
+        return People(self.keypoints[index], self.confidence[index], self.bbox[index],
+                      {k: v[index] for k, v in self.extras.items()})
+
+
+def empty_people(extras: tuple[str, ...] = ()) -> People:
+    return People(np.zeros((0, NUM_JOINTS, 2), np.float32), np.zeros((0, NUM_JOINTS), np.float32),
+                  np.zeros((0, 4), np.float32), {name: np.zeros((0, NUM_JOINTS), np.float32) for name in extras})
+
+
+def pick_people(people: list[People], rows: np.ndarray, extras: tuple[str, ...] = ()) -> Detections:
+    """One person per frame: `rows[t]` indexes frame t's People; -1 gives "no detection"."""
+    out = empty_detections(len(people), extras)
+    for t, (p, i) in enumerate(zip(people, np.asarray(rows).tolist())):
+        if i < 0:
+            continue
+        out.keypoints[t], out.confidence[t], out.bbox[t] = p.keypoints[i], p.confidence[i], p.bbox[i]
+        for name in extras:
+            out.extras[name][t] = p.extras[name][i]
+    return out
 
 
 def empty_detections(n: int, extras: tuple[str, ...] = ()) -> Detections:
@@ -91,6 +129,23 @@ class Detector(ABC):
     @abstractmethod
     def __call__(self, frames: np.ndarray) -> Detections:
         """`(n, H, W, 3)` uint8 RGB -> Detections of n frames."""
+
+    def person_boxes(self, frames: np.ndarray) -> list[np.ndarray]:
+        """Every person's box `(P, 4)` xyxy in each RGB frame (backends that can find several)."""
+        raise NotImplementedError(f"detector {self.name!r} cannot find several people in a frame")
+
+    def people_in_boxes(self, frame: np.ndarray, boxes: np.ndarray) -> People:
+        """The pose of the person in each of `boxes` (P, 4) xyxy of one RGB frame (top-down)."""
+        raise NotImplementedError(f"detector {self.name!r} cannot take person boxes")
+
+    def detect_people(self, frames: np.ndarray) -> list[People]:
+        """Every person in every frame: `person_boxes`, then `people_in_boxes`, then one pose per
+        body (`people.distinct_people`: two boxes on one person give the same pose twice)."""
+        out = []
+        for frame, boxes in zip(frames, self.person_boxes(frames)):
+            found = self.people_in_boxes(frame, boxes)
+            out.append(found.subset(distinct_people(found.keypoints, found.confidence, found.bbox)))
+        return out
 
     def reset(self) -> None:
         """Forget any state carried from frame to frame (called once per sequence)."""

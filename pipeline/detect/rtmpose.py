@@ -17,6 +17,8 @@ Per frame: RTMDet boxes of class `det_cat_id` above `bbox_thr`, non-maximum supp
 person is kept (`person`: "largest" box, or the "confident" pose with the highest mean keypoint
 score, for which every box is run through RTMPose). COCO-17 keypoints are mapped to H36M-17.
 RTMPose's SimCC scores are not probabilities and can exceed 1; they are clipped to [0, 1].
+`detect_people` keeps every RTMDet box (tracking, pipeline.detect.subjects) and
+`people_in_boxes` runs RTMPose on given boxes (an actor's ground-truth box, for datasets).
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ import numpy as np
 
 from pipeline.skeleton import confidence_to_h36m17, to_h36m17
 
-from .base import PERSON_MODES, Detections, Detector, empty_detections, select_person
+from .base import PERSON_MODES, Detections, Detector, People, empty_detections, empty_people, select_person
 
 HOW_TO_GET = ("download it from the RTMPose model zoo "
               "(https://github.com/open-mmlab/mmpose/tree/main/projects/rtmpose) and pass its local path "
@@ -99,6 +101,16 @@ class RTMPoseDetector(Detector):
         kps = np.concatenate([s.pred_instances.keypoints for s in samples])
         scores = np.concatenate([s.pred_instances.keypoint_scores for s in samples])
         return kps, scores
+
+    def people_in_boxes(self, frame: np.ndarray, boxes: np.ndarray) -> People:
+        """RTMPose on person `boxes` (P, 4) -> People in H36M-17, each with its given box."""
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        if len(boxes) == 0:
+            return empty_people()
+        kps, scores = self.pose_in_boxes(frame, boxes)
+        return People(np.stack([to_h36m17(k.astype(np.float64), "coco17") for k in kps]).astype(np.float32),
+                      np.clip(np.stack([confidence_to_h36m17(c, "coco17") for c in scores]), 0.0, 1.0
+                              ).astype(np.float32), boxes)
 
     def __call__(self, frames: np.ndarray) -> Detections:
         frames = np.asarray(frames)

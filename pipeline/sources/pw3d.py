@@ -18,6 +18,16 @@ with the phone's intrinsics, and `extras["world_to_camera"]` holds the per-frame
 extrinsics in mm. The 2D keypoints are 3DPW's own OpenPose detections, COCO-18 -> COCO-17 ->
 H36M-17 with their confidences; frames where OpenPose found the actor unreliably are all zeros
 with confidence 0.
+
+Two actors, one image: 3DPW is evaluated per actor (every actor of every test sequence, on the
+frames whose `campose_valid` is 1: the usual 3DPW protocol, which is what this adapter yields,
+one sequence per actor). The AugLift paper does not say how an actor's person is picked among
+the detections of a frame, so precompute pins it with the actor's own ground truth: the 3D
+joints projected through the intrinsics give the actor's 2D, the detector runs on the actor's
+box (that 2D's extent widened by 25 % of its larger side; BlazePose on a crop of it), and its
+pose is kept only if its median joint distance to that 2D is at most 0.25 of the actor's size;
+otherwise the frame gets NaN keypoints and confidence 0, never the other actor's cues
+(pipeline/detect/subjects.py; each shard records `person_selection` and `match_error`).
 """
 from __future__ import annotations
 
