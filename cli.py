@@ -362,10 +362,12 @@ def evaluate_cmd(checkpoints, tests, names, labels, subjects, joints, flip_test,
               help="Local Dask workers for the precompute step (0: in this process).")
 @click.option("--allow-depth-kind-mismatch", is_flag=True,
               help="Lift even if the cues' depth kind is not the one the lifter learnt.")
+@click.option("--all-people", is_flag=True,
+              help="Lift every tracked person of a video, not only the subject (one output per track).")
 @click.option("--no-render", is_flag=True, help="Skip the MP4 and the contact sheet.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def lift_cmd(inputs, out, checkpoint, model, channels, config_path, workers, allow_depth_kind_mismatch,
-             no_render, quiet) -> None:
+             all_people, no_render, quiet) -> None:
     """Lift video files, image folders or caches to 3D poses, with a rendered video per sequence.
 
     Videos and image folders go through precompute first (same graph, resumable, cues in
@@ -379,7 +381,7 @@ def lift_cmd(inputs, out, checkpoint, model, channels, config_path, workers, all
     try:
         caches = [p for p in inputs if p.is_dir() and list_shards(p)]
         shard_paths, failed = _precompute_inputs([p for p in inputs if p not in caches], out / "cache",
-                                                 config_path, workers, quiet)
+                                                 config_path, workers, all_people, quiet)
         if not caches and not shard_paths:
             raise click.ClickException("no sequence could be precomputed; nothing to lift")
         shards = resolve_shards([*caches, *shard_paths])
@@ -394,23 +396,29 @@ def lift_cmd(inputs, out, checkpoint, model, channels, config_path, workers, all
 
 
 def _precompute_inputs(paths: list[Path], cache_root: Path, config_path: Path | None, workers: int,
-                       quiet: bool) -> tuple[list[Path], int]:
-    """Precompute a user's videos / image folders into `cache_root`: (their shard paths, failures)."""
+                       all_people: bool, quiet: bool) -> tuple[list[Path], int]:
+    """Precompute a user's videos / image folders into `cache_root`: (their shard paths, failures).
+
+    With `all_people`, each sequence's other tracks (keys `<key>-track<k>`) come along."""
     import dataclasses
 
-    from cache import shard_path
+    from cache import list_shards
     from pipeline.jobs import input_jobs
     from pipeline.precompute import PrecomputeConfig, load_config, run_precompute
 
     if not paths:
         return [], 0
     cfg = load_config(config_path) if config_path else dataclasses.replace(PrecomputeConfig(), workers=workers)
+    if all_people:
+        cfg = dataclasses.replace(cfg, people="all")
     found, failed = [], 0
     for dataset, jobs in input_jobs(paths).items():
         report, _ = run_precompute(dataset, None, cache_root, cfg, jobs=jobs, progress=not quiet, log=click.echo)
         bad = {f["key"] for f in report["failures"]}
         failed += len(bad)
-        found += [shard_path(cache_root, j.key, cfg.backend) for j in jobs if j.key not in bad]
+        for job in (j for j in jobs if j.key not in bad):
+            found += list_shards(cache_root, job.key)
+            found += list_shards(cache_root, job.key + "-track*") if all_people else []
     return found, failed
 
 

@@ -121,7 +121,7 @@ def write_sequence(info: ShardInfo, pose: np.ndarray, out: Path, lifter: dict, r
         "joints": list(H36M17_JOINTS), "units": {"joints_3d": "mm, camera frame, root-relative (pelvis = 0)",
                                                  "keypoints_2d": "px", "depth": f"{info.depth_kind} (raw cue)"},
         "image_size": list(info.image_size), "fps": attrs.get("fps"), "source": attrs.get("source"),
-        "track_id": attrs.get("track_id"),
+        "track_id": (attrs.get("people") or {}).get("track_id"), "people": (attrs.get("people") or {}).get("summary"),
         "provenance": {"detector": attrs.get("detector"), "depth_backend": attrs.get("depth_backend"),
                        "depth_kind": info.depth_kind, "cues": attrs.get("provenance"),
                        "cache_config_hash": info.config_hash, "lifter": lifter},

@@ -131,3 +131,20 @@ def test_without_a_default_lifter_lift_names_the_command_that_makes_it(landmark_
         default_checkpoint("videopose3d", "xycd", "landmark_z")
     result = run_cli("lift", landmark_z_cache, "--out", tmp_path / "out")
     assert result.exit_code != 0 and "make lifters" in result.output
+
+
+def test_lift_all_people_writes_one_output_per_track_with_its_track_id(shared_data, landmark_z_lifter, tmp_path):
+    from test_people import write_swap_video
+
+    write_swap_video(tmp_path / "swap.mp4", shared_data)
+    result = run_cli("lift", tmp_path / "swap.mp4", "--checkpoint", landmark_z_lifter, "--out", tmp_path / "out",
+                     "--all-people", "--quiet", "--no-render")
+    assert result.exit_code == 0, result.output
+    records = [json.loads(p.read_text()) for p in sorted((tmp_path / "out" / "videos").rglob("lift.json"))]
+    keys = [r["key"] for r in records]
+    assert len(keys) == 2 and keys[0] == "videos/swap/video/0" and keys[1].startswith("videos/swap/video/0-track")
+    assert len({r["track_id"] for r in records}) == 2
+    assert all(r["people"]["identity_switches"] == 0 for r in records)
+    subject_only = run_cli("lift", tmp_path / "swap.mp4", "--checkpoint", landmark_z_lifter, "--out",
+                           tmp_path / "one", "--quiet", "--no-render")
+    assert subject_only.exit_code == 0 and len(list((tmp_path / "one" / "videos").rglob("lift.json"))) == 1
