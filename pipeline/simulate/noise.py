@@ -85,13 +85,14 @@ class DepthNoiseConfig:
     scale_sigma: float = 0.03
     rel_scale: tuple[float, float] = (0.5, 2.0)
     rel_shift: tuple[float, float] = (0.0, 0.5)
-    # Fitted on BlazePose (mediapipe 0.10.21, pose_landmark_full) over the four real H36M sample
-    # frames of the training subjects S1 S5 S7 S8 (results/landmark_z_calibration.md): BlazePose
+    # Fitted on BlazePose (mediapipe 0.10.21, pose_landmark_full, run as precompute runs it on the
+    # samples: on a crop around each actor) over the four real H36M sample frames of the training
+    # subjects S1 S5 S7 S8 (`make calibrate`, results/landmark_z_calibration.md): BlazePose
     # compresses depth (median per-frame slope against the true hip-relative z well below 1) and
     # its slope varies a lot from frame to frame.
-    lz_scale: float = 0.39
-    lz_scale_sigma: float = 0.70
-    lz_sigma: float = 0.087
+    lz_scale: float = 0.36
+    lz_scale_sigma: float = 0.55
+    lz_sigma: float = 0.085
 
     def __post_init__(self):
         if self.mode not in DEPTH_MODES:
