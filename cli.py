@@ -373,15 +373,21 @@ def lift_cmd(inputs, out, checkpoint, model, channels, config_path, workers, all
     Videos and image folders go through precompute first (same graph, resumable, cues in
     OUT/cache); caches (a root or shards) are lifted as they are.
     """
+    import dataclasses
+
     from cache import list_shards
     from lifters.data import depth_families, resolve_shards
     from lifters.lift import LiftOptions, default_checkpoint, lift_shards
+    from pipeline.precompute import PrecomputeConfig, load_config, precompute_inputs
     from pipeline.sources.frames import frames_of_source
 
     try:
         caches = [p for p in inputs if p.is_dir() and list_shards(p)]
-        shard_paths, failed = _precompute_inputs([p for p in inputs if p not in caches], out / "cache",
-                                                 config_path, workers, all_people, quiet)
+        cfg = load_config(config_path) if config_path else PrecomputeConfig(workers=workers)
+        if all_people:
+            cfg = dataclasses.replace(cfg, people="all")
+        shard_paths, failed = precompute_inputs([p for p in inputs if p not in caches], out / "cache", cfg,
+                                                progress=not quiet, log=click.echo)
         if not caches and not shard_paths:
             raise click.ClickException("no sequence could be precomputed; nothing to lift")
         shards = resolve_shards([*caches, *shard_paths])
@@ -393,33 +399,6 @@ def lift_cmd(inputs, out, checkpoint, model, channels, config_path, workers, all
         raise click.ClickException(str(e)) from None
     if failed:
         raise SystemExit(1)
-
-
-def _precompute_inputs(paths: list[Path], cache_root: Path, config_path: Path | None, workers: int,
-                       all_people: bool, quiet: bool) -> tuple[list[Path], int]:
-    """Precompute a user's videos / image folders into `cache_root`: (their shard paths, failures).
-
-    With `all_people`, each sequence's other tracks (keys `<key>-track<k>`) come along."""
-    import dataclasses
-
-    from cache import list_shards
-    from pipeline.jobs import input_jobs
-    from pipeline.precompute import PrecomputeConfig, load_config, run_precompute
-
-    if not paths:
-        return [], 0
-    cfg = load_config(config_path) if config_path else dataclasses.replace(PrecomputeConfig(), workers=workers)
-    if all_people:
-        cfg = dataclasses.replace(cfg, people="all")
-    found, failed = [], 0
-    for dataset, jobs in input_jobs(paths).items():
-        report, _ = run_precompute(dataset, None, cache_root, cfg, jobs=jobs, progress=not quiet, log=click.echo)
-        bad = {f["key"] for f in report["failures"]}
-        failed += len(bad)
-        for job in (j for j in jobs if j.key not in bad):
-            found += list_shards(cache_root, job.key)
-            found += list_shards(cache_root, job.key + "-track*") if all_people else []
-    return found, failed
 
 
 @main.command("show")

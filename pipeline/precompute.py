@@ -206,3 +206,27 @@ def run_precompute(dataset: str, root: str | Path | None, out: str | Path, confi
         if len(report["failures"]) > MAX_LOGGED_FAILURES:
             log(f"... and {len(report['failures']) - MAX_LOGGED_FAILURES} more failures, listed in {path}")
     return report, path
+
+
+def precompute_inputs(paths: list[Path], out: str | Path, config: PrecomputeConfig, *, progress: bool = True,
+                      log: Callable[[str], None] | None = print) -> tuple[list[Path], int]:
+    """A user's video files and image folders (`jobs.input_jobs`) -> shards in the cache root `out`.
+
+    Returns (the paths of their shards, the number of sequences that failed); with
+    `config.people == "all"` each sequence's other tracks (keys `<key>-track<k>`) come along.
+    """
+    from cache import list_shards
+
+    from .jobs import input_jobs
+
+    if not paths:
+        return [], 0
+    found, failed = [], 0
+    for dataset, jobs in input_jobs(paths).items():
+        report, _ = run_precompute(dataset, None, out, config, jobs=jobs, progress=progress, log=log)
+        bad = {f["key"] for f in report["failures"]}
+        failed += len(bad)
+        for job in (j for j in jobs if j.key not in bad):
+            found += list_shards(out, job.key)
+            found += list_shards(out, job.key + "-track*") if config.people == "all" else []
+    return found, failed
