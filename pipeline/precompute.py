@@ -7,7 +7,8 @@ Defaults are the embedded, offline pair: MediaPipe BlazePose (2D) + its landmark
 The paper-faithful pair is `detector="rtmpose"` + `depth="depth-anything"` with local
 checkpoints (see pipeline/detect/rtmpose.py, pipeline/depth/depth_anything.py).
 
-Resume: a shard that verifies and carries this run's config hash is skipped; one that fails
+Resume, conflicts and expected keys follow the producers' shared policy (pipeline/produce.py):
+a shard that verifies and carries this run's config hash is skipped; one that fails
 verification is rewritten; a verified shard from another configuration is a failure unless
 `overwrite`. Every run writes `<out>/expected_keys.txt` (all keys of the dataset, whatever
 `part`, next to those of other datasets in the same root) and a JSON report under `<out>/reports/`.
@@ -16,13 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from .config_io import check_fields, read_yaml_mapping
+from .produce import write_expected_keys  # noqa: F401  (re-exported: the producers' shared policy)
 
 PRECOMPUTE_VERSION = "1"
 MAX_LOGGED_FAILURES = 20   # the report lists them all
@@ -112,26 +113,6 @@ def default_root(dataset: str, data_root: str | Path) -> Path:
     if dataset == "images":
         raise ValueError("dataset 'images' needs an explicit root: a folder of images or of image folders")
     return data_root
-
-
-def write_expected_keys(out: str | Path, dataset: str, keys: list[str]) -> Path:
-    """Refresh `dataset`'s keys in `<out>/expected_keys.txt` (all parts, not only this one).
-
-    Keys of other datasets precomputed into the same root are kept, so the file lists every
-    shard the root should hold. Replaced atomically; the parts of a job array write the same
-    content, so their races are harmless.
-    """
-    from cache import sanitise_component
-
-    path = Path(out) / "expected_keys.txt"
-    prefix = sanitise_component(dataset) + "/"
-    others = []
-    if path.is_file():
-        others = [k for k in path.read_text().split() if k and not k.startswith(prefix)]
-    tmp = path.with_name(f".expected_keys.{os.getpid()}.tmp")
-    tmp.write_text("".join(k + "\n" for k in sorted(set(others) | set(keys))))
-    os.replace(tmp, path)
-    return path
 
 
 def run_precompute(dataset: str, root: str | Path, out: str | Path, config: PrecomputeConfig | None = None, *,
