@@ -104,9 +104,6 @@ class Shard:
             raise ShardError(f"{self.path}: {version_problem(attrs.get('format_version'))}")
         if attrs.get("complete") is not True:
             raise ShardError(f"{self.path}: incomplete shard (attribute 'complete' is not true)")
-        problem = attrs_problem(attrs)
-        if problem:
-            raise ShardError(f"{self.path}: {problem}")
         recorded = attrs.get("arrays")
         if not isinstance(recorded, dict) or not isinstance(attrs.get("n_frames"), int):
             raise ShardError(f"{self.path}: corrupt attributes (no 'arrays' table or 'n_frames')")
@@ -123,6 +120,9 @@ class Shard:
             problem = array_problem(reader, name, info, attrs["n_frames"])
             if problem:
                 raise ShardError(f"{self.path}: {problem}")
+        problem = attrs_problem(attrs)  # after the shape checks, whose messages say more
+        if problem:
+            raise ShardError(f"{self.path}: {problem}")
         return attrs
 
     # -- handle management -----------------------------------------------------------------
