@@ -33,7 +33,7 @@ MAX_CHUNK_BYTES = 4 << 20  # keeps chunks of wide optional arrays (e.g. heatmaps
 _TMP_NAME = re.compile(r"\.[0-9a-f]{32}(\.old)?\.(zarr|h5)$")
 # Per-process temporaries of small files replaced atomically (e.g. expected_keys.txt): the
 # writer's PID is in the name, so one whose process is gone is known to be stray.
-_PID_TMP_NAME = re.compile(r"^\.?[A-Za-z_]+\.(\d+)\.tmp$")
+_PID_TMP_NAME = re.compile(r"^\.?[A-Za-z0-9_.-]+\.(\d+)\.tmp$")
 
 
 def _auglift_version() -> str:
@@ -380,13 +380,17 @@ def stray_temps(root: str | os.PathLike) -> list[Path]:
                 if _TMP_NAME.search(name):
                     out.append(Path(dirpath) / name)
             dirnames[:] = [d for d in dirnames if not _TMP_NAME.search(d)]
-    for folder in (root, tmp):
-        if folder.is_dir():
-            for p in folder.iterdir():
-                m = _PID_TMP_NAME.match(p.name)
-                if m and p.is_file() and not _pid_alive(int(m.group(1))):
-                    out.append(p)
-    return sorted(out)
+    return sorted(out + stray_pid_temps(root) + stray_pid_temps(tmp))
+
+
+def stray_pid_temps(folder: str | os.PathLike) -> list[Path]:
+    """Files `[.]NAME.<pid>.tmp` directly in `folder` whose process is gone (an interrupted
+    atomic replace: expected_keys.txt, a checkpoint's `.last.pt.<pid>.tmp`)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if (m := _PID_TMP_NAME.match(p.name)) and p.is_file() and not _pid_alive(int(m.group(1))))
 
 
 @dataclasses.dataclass

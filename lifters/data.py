@@ -57,6 +57,7 @@ class ShardInfo:
     arrays: tuple[str, ...]
     config_hash: str
     depth_kind: str
+    skeleton: str = ""
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> "ShardInfo":
@@ -65,7 +66,7 @@ class ShardInfo:
             return cls(str(s.path), s.key, str(a["dataset"]), str(a["subject"]), str(a["action"]),
                        str(a["camera"]), s.n_frames, tuple(int(v) for v in a["image_size"]),
                        s.n_keypoints, tuple(s.array_names), str(a.get("config_hash", "")),
-                       str((a.get("depth_backend") or {}).get("kind", "")))
+                       str((a.get("depth_backend") or {}).get("kind", "")), str(a.get("skeleton", "")))
 
 
 def resolve_shards(specs: str | os.PathLike | Sequence[str | os.PathLike], subjects: Sequence[str] | None = None,
@@ -99,6 +100,26 @@ def resolve_shards(specs: str | os.PathLike | Sequence[str | os.PathLike], subje
     if not infos:
         raise ValueError(f"no shard in {list(map(str, specs))} matches subjects={subjects} datasets={datasets}")
     return sorted(infos, key=lambda i: (i.key, i.path))
+
+
+def check_depth_inputs(infos: Sequence[ShardInfo], channels: str) -> None:
+    """Refuse, before any work, shards whose depth cannot feed one depth channel: a depth channel
+    on shards without depth (kind "none"), or shards of several depth kinds (metric and relative
+    depth in one channel would mean different things). Channel sets without "d" are not checked."""
+    if "d" not in channels:
+        return
+    none = [i for i in infos if i.depth_kind == "none"]
+    if none:
+        raise ValueError(f"{none[0].path}: channels {channels!r} need depth but this shard has none (depth kind "
+                         f"'none'; {len(none)} of {len(infos)} shards); use a channel set without d or a cache "
+                         f"with depth")
+    first: dict[str, ShardInfo] = {}
+    for i in infos:
+        first.setdefault(i.depth_kind, i)
+    if len(first) > 1:
+        examples = "; ".join(f"{i.path} is {k!r}" for k, i in sorted(first.items()))
+        raise ValueError(f"shards mix depth kinds {sorted(first)} ({examples}); one depth channel must hold one "
+                         f"kind: train on caches of one kind")
 
 
 def _key_matches(path: Path, pattern: str) -> bool:

@@ -111,6 +111,17 @@ def check_depth_kinds(ckpt: dict, shards: Sequence[ShardInfo], allow: bool, wher
             f"Pass --allow-depth-kind-mismatch to evaluate anyway.")
 
 
+def check_skeleton(ckpt: dict, shards: Sequence[ShardInfo], where: str = "") -> None:
+    """Refuse test shards of another skeleton (joint order) or keypoint count than the training's."""
+    k = int(ckpt["model"]["num_joints"])
+    trained = set(ckpt["train_shards"].get("skeletons") or [])  # absent in older checkpoints
+    for i in shards:
+        if i.num_keypoints != k or (trained and i.skeleton not in trained):
+            raise ValueError(f"{where}{i.path}: skeleton {i.skeleton!r} with {i.num_keypoints} keypoints, but the "
+                             f"checkpoint was trained on {sorted(trained) or '?'} with {k}; its joints would be "
+                             f"read in the wrong order")
+
+
 def parse_joints(spec: str | Sequence | None, num_joints: int = 17) -> list[int] | None:
     """'all' / None -> None; '0,1,2' or 'pelvis,r_hip' -> indices."""
     if spec is None or spec == "all":
@@ -168,6 +179,7 @@ def evaluate(checkpoints: Sequence[str | Path], tests: Sequence[Sequence[str]], 
     labels = [lab if labels.count(lab) == 1 else f"{lab} #{i + 1}" for i, lab in enumerate(labels)]
     for path, ckpt in zip(checkpoints, ckpts):  # refuse before spending any time predicting
         for n, shards in test_shards.items():
+            check_skeleton(ckpt, shards, where=f"{path} on test set {n!r}: ")
             check_depth_kinds(ckpt, shards, allow_depth_kind_mismatch, where=f"{path} on test set {n!r}: ")
     from lifters.provenance import git_revision
 

@@ -60,6 +60,12 @@ class PrecomputeConfig:
                                  f"{[p for p in accepted if p != 'self']}")
             if self.gpu and "device" in accepted:
                 params.setdefault("device", "cuda")
+        det_cls = detector_class(self.detector)
+        lacking = [e for e in depth_class(self.depth).required_extras(**depth_params) if e not in det_cls.extras]
+        if lacking:
+            raise ValueError(f"depth backend {self.depth!r} needs the detector's per-landmark {lacking} but detector "
+                             f"{self.detector!r} has no landmark z (it gives {list(det_cls.extras) or 'only x, y, c'}); "
+                             f"use --detector mediapipe or another --depth")
         return {"detector": self.detector, "detector_params": det_params, "depth": self.depth,
                 "depth_params": depth_params}
 

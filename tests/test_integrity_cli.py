@@ -14,27 +14,8 @@ from click.testing import CliRunner
 
 from cache import ShardError, list_shards, open_shard, verify_shard, write_shard
 from cli import main
-from pipeline.simulate import simulate_dataset
 
 VICTIM = "h36m/S9/Walking/54138969"
-
-
-@pytest.fixture(scope="session")
-def sim_cache(shared_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("sim_walking")
-    summary = simulate_dataset("h36m", shared_data, out, subjects=["S9"], actions=["Walking"], log=None)
-    assert summary["shards"]["written"] == 4
-    return out
-
-
-@pytest.fixture(scope="session")
-def sim_checkpoint(sim_cache, tmp_path_factory):
-    out = tmp_path_factory.mktemp("sim_run")
-    result = CliRunner().invoke(main, ["train", "--channels", "xycd", "--train", str(sim_cache), "--epochs", "1",
-                                       "--batch-size", "64", "--max-steps", "2", "--threads", "1",
-                                       "--out", str(out), "--quiet"])
-    assert result.exit_code == 0, result.output
-    return out / "last.pt"
 
 
 def _copy(sim_cache: Path, tmp_path: Path) -> tuple[Path, Path]:
