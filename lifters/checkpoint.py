@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from pipeline.config_io import writing
+
 FORMAT = "auglift-lifter"
 VERSION = 1
 # What `load_checkpoint` requires (evaluate / show / lift), and what resuming needs on top.
@@ -35,8 +37,13 @@ def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save({"format": FORMAT, "version": VERSION, **payload}, tmp)
-    os.replace(tmp, path)
+    try:
+        with writing(tmp):  # e.g. a full disk: the error names the file, the old checkpoint stays
+            torch.save({"format": FORMAT, "version": VERSION, **payload}, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -13,6 +13,7 @@ them; the cues themselves are streamed.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from pipeline.config_io import writing
 from pipeline.skeleton import H36M17_JOINTS, flip_pairs
 
 from .checkpoint import build_from_checkpoint, describe, load_checkpoint
@@ -157,6 +159,20 @@ def score(preds: Predictions, joints: list[int] | None = None) -> dict[str, Any]
     return result
 
 
+def check_out_stem(out: str | Path) -> None:
+    """Fail now, not after predicting, when `<out>.json` / `<out>.md` cannot be written."""
+    out = Path(out)
+    for p in (out.with_suffix(".json"), out.with_suffix(".md")):
+        if p.is_dir():
+            raise ValueError(f"{p}: is a directory; --out is a file stem (OUT.json and OUT.md are written)")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise ValueError(f"{out.parent}: is a file, not a directory for --out {out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    probe = out.parent / f".{out.name}.{os.getpid()}.tmp"
+    probe.write_text("")  # raises (naming the file) on a read-only or full directory
+    probe.unlink()
+
+
 def evaluate(checkpoints: Sequence[str | Path], tests: Sequence[Sequence[str]], names: Sequence[str] | None = None,
              out: str | Path | None = None, subjects: Sequence[str] | None = None, joints=None,
              labels: Sequence[str] | None = None, flip_test: bool = False, allow_depth_kind_mismatch: bool = False,
@@ -168,6 +184,8 @@ def evaluate(checkpoints: Sequence[str | Path], tests: Sequence[Sequence[str]], 
     """
     if not checkpoints or not tests:
         raise ValueError("need at least one checkpoint and one test set")
+    if out is not None:
+        check_out_stem(out)
     names = list(names) if names else [f"test{i + 1}" if len(tests) > 1 else "test" for i in range(len(tests))]
     if len(names) != len(tests):
         raise ValueError(f"{len(names)} --name for {len(tests)} --test sets; give one name per test set")
@@ -213,8 +231,10 @@ def evaluate(checkpoints: Sequence[str | Path], tests: Sequence[Sequence[str]], 
     if out is not None:
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.with_suffix(".json").write_text(json.dumps(report, indent=1))
-        out.with_suffix(".md").write_text(markdown(report))
+        for path, text in ((out.with_suffix(".json"), json.dumps(report, indent=1)),
+                           (out.with_suffix(".md"), markdown(report))):
+            with writing(path):
+                path.write_text(text)
     return report
 
 
