@@ -27,9 +27,9 @@ from pipeline.config_io import writing
 FORMAT = "auglift-lifter"
 VERSION = 1
 # What `load_checkpoint` requires (evaluate / show / lift), and what resuming needs on top.
-REQUIRED_KEYS = {"config": dict, "model": dict, "codec": dict, "train_shards": dict, "state_dict": dict}
+REQUIRED_KEYS = {"model": dict, "codec": dict, "train_shards": dict, "state_dict": dict}
 REQUIRED_MODEL_KEYS = ("name", "in_channels", "num_joints", "config", "receptive_field", "predicts")
-RESUME_KEYS = ("optimizer", "scheduler", "torch_rng", "epochs_done", "step", "history", "best")
+RESUME_KEYS = ("config", "optimizer", "scheduler", "torch_rng", "epochs_done", "step", "history", "best")
 
 
 def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:

@@ -94,7 +94,7 @@ def test_resume_overwrite_and_config_conflict(cluster, videos, tmp_path):
     other = dataclasses.replace(cfg, depth="none")
     clash, _ = run_precompute("videos", videos, out, other, progress=False, log=None)
     assert clash["summary"]["shards"]["failed"] == 3
-    assert sum("another config_hash" in f["message"] for f in clash["failures"]) == 2
+    assert sum("made with another configuration (config_hash" in f["message"] for f in clash["failures"]) == 2
     replaced, _ = run_precompute("videos", videos, out, dataclasses.replace(other, overwrite=True),
                                  progress=False, log=None)
     assert replaced["summary"]["shards"]["written"] == 2
