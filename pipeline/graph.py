@@ -209,8 +209,12 @@ def process_sequence(job, spec: dict) -> SequenceResult:
                     writer.append(arrays)
                 res.n_frames += n
                 res.n_empty += int((~det.found).sum())
+                res.n_concealed += batch.concealed
             if writer is None:
                 raise FrameSourceError(job.main_file or job.key, None, "the sequence has no frames")
+            if res.n_concealed:
+                res.note = (res.note + "; " if res.note else "") + \
+                    f"{res.n_concealed} frames decoded with errors concealed (damaged video stream)"
             if gt is not None and res.n_frames < len(gt):
                 res.note = (res.note + "; " if res.note else "") + \
                     f"frames ended after {res.n_frames} of {len(gt)} ground-truth poses; the rest were dropped"

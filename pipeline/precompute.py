@@ -166,7 +166,8 @@ def run_precompute(dataset: str, root: str | Path, out: str | Path, config: Prec
     if log:
         s = report["summary"]
         log(f"{s['shards']['written']} written, {s['shards']['skipped']} skipped, {s['shards']['failed']} failed; "
-            f"{s['frames']} frames ({s['frames_no_person']} without a person) in {s['wall_seconds']} s "
+            f"{s['frames']} frames ({s['frames_no_person']} without a person, {s['frames_concealed']} decoded with "
+            f"errors concealed) in {s['wall_seconds']} s "
             f"-> report {path}")
         for f in report["failures"][:MAX_LOGGED_FAILURES]:
             log(f"FAILED {f['key']}: {f['file']}" + (f", frame {f['frame']}" if f["frame"] is not None else "")

@@ -258,3 +258,24 @@ def test_workers_keep_glibc_malloc_defaults(cluster):
 
     with Client(cluster) as client:
         assert set(client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_")).values()) == {None}
+
+
+def test_concealed_decode_errors_are_counted_per_sequence(shared_data, tmp_path):
+    """A scrambled H.264 stream that FFmpeg still decodes (with errors concealed) is written,
+    and the report counts its concealed frames, per sequence and in the summary."""
+    root = tmp_path / "videos"
+    root.mkdir()
+    shutil.copy(shared_data / "videos" / "street_multi_person.mp4", root / "clean.mp4")
+    data = bytearray((shared_data / "videos" / "posetrack_000001.mp4").read_bytes())
+    rng = np.random.default_rng(0)
+    for off in range(data.find(b"mdat") + 2000, len(data) - 100, 3000):  # inside the coded frames
+        data[off:off + 20] = rng.integers(0, 256, 20, dtype=np.uint8).tobytes()
+    (root / "scrambled.mp4").write_bytes(bytes(data))
+    report, _ = run_precompute("videos", root, tmp_path / "cache", PrecomputeConfig(workers=0), progress=False,
+                               log=None)
+    seqs = {s["key"]: s for s in report["sequences"]}
+    assert seqs["videos/clean/video/0"]["concealed"] == 0
+    scrambled = seqs["videos/scrambled/video/0"]
+    assert scrambled["status"] == "written" and scrambled["concealed"] == 5 == scrambled["frames"]
+    assert "5 frames decoded with errors concealed" in scrambled["note"]
+    assert report["summary"]["frames_concealed"] == 5
