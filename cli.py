@@ -141,7 +141,7 @@ def simulate(dataset, data_root, out, subjects, split, actions, config_path, vir
                                    split=split, actions=split_list(actions), backend=backend,
                                    workers=workers, overwrite=overwrite, log=click.echo)
     except (ValueError, FileNotFoundError) as e:
-        raise click.ClickException(str(e)) from None
+        raise click.ClickException(one_line(e)) from None
     if summary["shards"]["failed"]:
         raise SystemExit(1)
 
@@ -214,7 +214,7 @@ def precompute_cmd(dataset, data_root, root, out, config_path, detector, detecto
         report, _ = run_precompute(dataset, frames_root, out, cfg, split=split, subjects=subj, progress=not quiet,
                                    command="auglift " + shlex.join(sys.argv[1:]), log=click.echo)
     except (ValueError, FileNotFoundError, ImportError) as e:
-        raise click.ClickException(str(e)) from None
+        raise click.ClickException(one_line(e)) from None
     if report["summary"]["shards"]["failed"]:
         raise SystemExit(1)
 
@@ -243,7 +243,7 @@ def cache_build_gt(dataset, data_root, out, subjects, split, actions, backend, o
                                   actions=split_list(actions), backend=backend, overwrite=overwrite,
                                   log=click.echo)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
-        raise click.ClickException(str(e)) from None
+        raise click.ClickException(one_line(e)) from None
     click.echo(f"{summary['shards']} shards, {summary['frames']} frames in {summary['seconds']} s -> {out}")
 
 
@@ -288,7 +288,7 @@ def train_cmd(config_path, model, preset, channels, train_specs, train_subjects,
                               flip=flip, max_steps=max_steps)
         result = train(cfg, resume=resume, progress=not quiet, log=click.echo)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
-        raise click.ClickException(str(e)) from None
+        raise click.ClickException(one_line(e)) from None
     click.echo(f"checkpoints: {result.last} {result.best}")
 
 
@@ -327,7 +327,7 @@ def evaluate_cmd(checkpoints, tests, names, labels, subjects, joints, flip_test,
                           device=device, progress=not quiet, command="auglift " + shlex.join(sys.argv[1:]),
                           notes=notes)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
-        raise click.ClickException(str(e)) from None
+        raise click.ClickException(one_line(e)) from None
     for label, per_test in report["results"].items():
         click.echo(label + ": " + ", ".join(f"{t} MPJPE {r['mpjpe']:.1f} mm, P-MPJPE {r['p_mpjpe']:.1f} mm"
                                             for t, r in per_test.items()))
@@ -349,7 +349,7 @@ def show_cmd(checkpoint, shard, frames, out, images) -> None:
         rows = [int(f) for f in frames.split(",") if f.strip()]
         path = show(checkpoint, shard, rows, out, images=images)
     except (ValueError, FileNotFoundError, IndexError) as e:
-        raise click.ClickException(str(e)) from None
+        raise click.ClickException(one_line(e)) from None
     click.echo(f"wrote {path}")
 
 

@@ -144,3 +144,15 @@ def test_verify_on_a_file_is_one_line(tmp_path):
 def test_list_of_shards_is_unchanged_by_a_failed_run(sim_cache):
     assert [p.name for p in list_shards(sim_cache)] == ["54138969.zarr", "55011271.zarr", "58860488.zarr",
                                                         "60457274.zarr"]
+
+
+def test_damage_met_mid_training_in_a_loader_worker_is_one_line(sim_cache, tmp_path):
+    """A damaged depth chunk is first read by a DataLoader worker, after training started: the
+    run stops with the worker's error as one line naming shard and array, no traceback."""
+    root, shard = _copy(sim_cache, tmp_path)
+    _flip_two_bytes(shard / "depth" / "c" / "0" / "0")
+    result = CliRunner().invoke(main, ["train", "--channels", "xycd", "--train", str(root), "--epochs", "1",
+                                       "--batch-size", "64", "--num-workers", "1", "--out", str(tmp_path / "T"),
+                                       "--quiet"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().splitlines()[-1].startswith(f"Error: {shard}: reading 'depth' rows 0:")
