@@ -53,27 +53,34 @@ def attrs_problem(attrs: dict) -> str | None:
     return None
 
 
+def storage_problems(reader, name: str) -> list[str]:
+    """Per-chunk checksums configured, and every chunk the shape needs stored (a missing chunk
+    would read as the fill value)."""
+    try:
+        out = [] if reader.checksummed(name) else [
+            f"array '{name}' has no per-chunk checksum (crc32c / fletcher32) in its storage"]
+        stored, expected, first = reader.chunk_counts(name)
+    except Exception as e:
+        return [f"array '{name}': cannot inspect its chunks ({type(e).__name__}: {e})"]
+    if stored < expected:
+        out.append(f"array '{name}' is missing {expected - stored} of its {expected} chunks"
+                   + (f", e.g. {first}" if first else ""))
+    return out
+
+
 def array_problem(reader, name: str, info: Any, n_frames: int) -> str | None:
     """The first problem of one recorded array that can be seen without reading its data:
-    recorded shape vs n_frames, on-disk shape vs recorded, per-chunk checksum codec present,
-    every chunk stored (a missing chunk would read as the fill value)."""
+    recorded shape vs n_frames, on-disk shape vs recorded, then `storage_problems`."""
     shape = info.get("shape") if isinstance(info, dict) else None
     if not isinstance(shape, list) or not shape or shape[0] != n_frames:
         return f"array '{name}' is recorded with shape {shape} but n_frames is {n_frames}"
     try:
         on_disk = list(reader.shape(name))
-        checksummed = reader.checksummed(name)
-        stored, expected, first = reader.chunk_counts(name)
     except Exception as e:
         return f"array '{name}' cannot be opened ({type(e).__name__}: {e})"
     if on_disk != shape:
         return f"array '{name}' has shape {tuple(on_disk)} but the attributes record {shape} (truncated or modified)"
-    if not checksummed:
-        return f"array '{name}' has no per-chunk checksum (crc32c / fletcher32) in its storage"
-    if stored < expected:
-        which = f", e.g. {first}" if first else ""
-        return f"array '{name}' is missing {expected - stored} of its {expected} chunks{which}"
-    return None
+    return next(iter(storage_problems(reader, name)), None)
 
 
 class Shard:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .keys import backend_of, key_for
-from .reader import ShardError, attrs_problem, load_attrs, open_raw
+from .reader import ShardError, attrs_problem, load_attrs, open_raw, storage_problems
 from .schema import (ARRAY_SPECS, REQUIRED_ARRAYS, Violation, attr_problems, depth_is_none,
                      expected_tail, policy_violations)
 from .store import is_shard_path, list_shards
@@ -58,7 +58,7 @@ def _structure_problems(path: Path, reader, attrs: dict) -> tuple[list[str], lis
             p.append(f"array '{name}' has dtype {dtype} but attributes record {info.get('dtype')}")
         if isinstance(t, int) and (not shape or shape[0] != t):
             p.append(f"array '{name}' has {shape[0] if shape else 0} rows but n_frames is {t}")
-        p += _storage_problems(reader, name)
+        p += storage_problems(reader, name)
         spec = ARRAY_SPECS.get(name)
         if spec is not None:
             if dtype != np.dtype(spec[0]):
@@ -68,20 +68,6 @@ def _structure_problems(path: Path, reader, attrs: dict) -> tuple[list[str], lis
                 p.append(f"array '{name}' must have trailing shape {tail}, has {tuple(shape[1:])}")
         streamable.append(name)
     return p, streamable
-
-
-def _storage_problems(reader, name: str) -> list[str]:
-    """Per-chunk checksums configured, and every chunk stored (never a fill value)."""
-    try:
-        out = [] if reader.checksummed(name) else [
-            f"array '{name}' has no per-chunk checksum (crc32c / fletcher32) in its storage"]
-        stored, expected, first = reader.chunk_counts(name)
-    except Exception as e:
-        return [f"array '{name}': cannot inspect its chunks ({type(e).__name__}: {e})"]
-    if stored < expected:
-        out.append(f"array '{name}' is missing {expected - stored} of its {expected} chunks"
-                   + (f", e.g. {first}" if first else ""))
-    return out
 
 
 def _stream_problems(reader, names: list[str], attrs: dict) -> list[str]:
