@@ -368,8 +368,11 @@ def test_3dpw_malformed_pickle(tmp_path):
     path = tmp_path / "sequenceFiles" / "test" / "downtown_test_00.pkl"
     with open(path, "wb") as f:
         pickle.dump({"sequence": "x", "jointPositions": [np.zeros((3, 72))]}, f, protocol=2)
+    adapter = get_dataset("3dpw", tmp_path)
+    bad = [r for r in adapter.list_sequences() if r.subject == "downtown_test_00"]  # listed, the others too
+    assert [r.action for r in bad] == ["actor0"]
     with pytest.raises(DatasetError, match=r"downtown_test_00\.pkl: missing keys \['cam_poses'"):
-        get_dataset("3dpw", tmp_path).list_sequences()
+        adapter.load(bad[0])                                             # it fails alone, naming itself
 
 
 def test_standardize_to_h36m():
