@@ -7,9 +7,37 @@ from pathlib import Path
 import click
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def one_line(e: BaseException) -> str:
+    """A user-facing message for an error: the file and the problem, without a traceback."""
+    text = str(e).strip()
+    if "Original Traceback" in text:  # re-raised from a DataLoader worker: keep the original's line
+        text = [ln for ln in text.splitlines() if ln.strip()][-1].split(": ", 1)[-1]
+    if isinstance(e, OSError) and e.strerror and e.filename is not None:
+        text = f"{e.filename}: {e.strerror}"
+    if isinstance(e, KeyError) or not text:
+        text = f"{type(e).__name__}: {text or 'no message'}"
+    return text
+
+
+class AugliftGroup(click.Group):
+    """The top-level group: any error a command raises becomes one line and exit code 1
+    (2 for usage errors, as click does); `auglift --debug ...` shows the traceback instead."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as e:
+            if ctx.params.get("debug"):
+                raise
+            raise click.ClickException(one_line(e) + "  (rerun as `auglift --debug ...` for the traceback)") from None
+
+
+@click.group(cls=AugliftGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option("0.1.0", prog_name="auglift")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the Python traceback of an error instead of one line.")
+def main(debug: bool) -> None:
     """AugLift: cached (x, y, confidence, depth) keypoint features for 3D pose lifters."""
 
 
@@ -90,8 +118,9 @@ def datasets_cmd(data_root: Path) -> None:
                    "inverse depth map, or BlazePose's landmark z (the embedded default's kind).")
 @click.option("--backend", type=click.Choice(["zarr", "hdf5"]), default="zarr", show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
+@click.option("--overwrite", is_flag=True, help="Replace shards made with another configuration (e.g. another seed).")
 def simulate(dataset, data_root, out, subjects, split, actions, config_path, virtual_views, keypoints,
-             seed, depth_kind, backend, workers) -> None:
+             seed, depth_kind, backend, workers, overwrite) -> None:
     """Simulate (x, y, c, d) shards from 3D mocap: SIMULATED cues, labelled so in every shard."""
     import dataclasses
 
@@ -116,9 +145,9 @@ def simulate(dataset, data_root, out, subjects, split, actions, config_path, vir
     try:
         summary = simulate_dataset(dataset, data_root, out, config=cfg, subjects=split_list(subjects),
                                    split=split, actions=split_list(actions), backend=backend,
-                                   workers=workers, log=click.echo)
+                                   workers=workers, overwrite=overwrite, log=click.echo)
     except (ValueError, FileNotFoundError) as e:
-        raise click.ClickException(str(e)) from None
+        raise click.ClickException(one_line(e)) from None
     if summary["shards"]["failed"]:
         raise SystemExit(1)
 
@@ -187,7 +216,8 @@ def calibrate_cmd(model, data_root, out, work, seed) -> None:
 @click.option("--threads", type=click.IntRange(min=1), help="Threads per worker for each model (default 1).")
 @click.option("--scheduler", metavar="ADDRESS", help="Attach to a running Dask scheduler instead of a local cluster.")
 @click.option("--gpu", is_flag=True, default=None, help="Run models on CUDA; tasks request the worker resource GPU=1.")
-@click.option("--overwrite", is_flag=True, default=None, help="Redo shards that already exist and verify.")
+@click.option("--overwrite", is_flag=True, default=None,
+              help="Replace shards that already exist and verify (also those made with another configuration).")
 @click.option("--part", metavar="I/N", help="Only part I of N (0-based) of the sequences, for job arrays.")
 @click.option("--split", type=click.Choice(["train", "test"]), help="Adapters: only this split's subjects.")
 @click.option("--subjects", help="Adapters: comma-separated subjects.")
@@ -228,7 +258,7 @@ def precompute_cmd(dataset, data_root, root, out, config_path, detector, detecto
         report, _ = run_precompute(dataset, frames_root, out, cfg, split=split, subjects=subj, progress=not quiet,
                                    command="auglift " + shlex.join(sys.argv[1:]), log=click.echo)
     except (ValueError, FileNotFoundError, ImportError) as e:
-        raise click.ClickException(str(e)) from None
+        raise click.ClickException(one_line(e)) from None
     if report["summary"]["shards"]["failed"]:
         raise SystemExit(1)
 
@@ -244,7 +274,8 @@ def precompute_cmd(dataset, data_root, root, out, config_path, detector, detecto
 @click.option("--split", type=click.Choice(["train", "test"]), help="Only the subjects of this split.")
 @click.option("--actions", help="Comma-separated action name globs (default: all).")
 @click.option("--backend", type=click.Choice(["zarr", "hdf5"]), default="zarr", show_default=True)
-def cache_build_gt(dataset, data_root, out, subjects, split, actions, backend) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace shards made with another configuration.")
+def cache_build_gt(dataset, data_root, out, subjects, split, actions, backend, overwrite) -> None:
     """Shards of GROUND-TRUTH 2D (3D projected through the real cameras) with ORACLE GT depth."""
     from pipeline.gt_shards import build_gt_shards
 
@@ -253,9 +284,10 @@ def cache_build_gt(dataset, data_root, out, subjects, split, actions, backend) -
 
     try:
         summary = build_gt_shards(dataset, data_root, out, subjects=split_list(subjects), split=split,
-                                  actions=split_list(actions), backend=backend, log=click.echo)
+                                  actions=split_list(actions), backend=backend, overwrite=overwrite,
+                                  log=click.echo)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
-        raise click.ClickException(str(e)) from None
+        raise click.ClickException(one_line(e)) from None
     click.echo(f"{summary['shards']} shards, {summary['frames']} frames in {summary['seconds']} s -> {out}")
 
 
@@ -300,7 +332,7 @@ def train_cmd(config_path, model, preset, channels, train_specs, train_subjects,
                               flip=flip, max_steps=max_steps)
         result = train(cfg, resume=resume, progress=not quiet, log=click.echo)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
-        raise click.ClickException(str(e)) from None
+        raise click.ClickException(one_line(e)) from None
     click.echo(f"checkpoints: {result.last} {result.best}")
 
 
@@ -339,7 +371,7 @@ def evaluate_cmd(checkpoints, tests, names, labels, subjects, joints, flip_test,
                           device=device, progress=not quiet, command="auglift " + shlex.join(sys.argv[1:]),
                           notes=notes)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
-        raise click.ClickException(str(e)) from None
+        raise click.ClickException(one_line(e)) from None
     for label, per_test in report["results"].items():
         click.echo(label + ": " + ", ".join(f"{t} MPJPE {r['mpjpe']:.1f} mm, P-MPJPE {r['p_mpjpe']:.1f} mm"
                                             for t, r in per_test.items()))
@@ -416,7 +448,7 @@ def show_cmd(checkpoint, shard, frames, out, images) -> None:
         rows = [int(f) for f in frames.split(",") if f.strip()]
         path = show(checkpoint, shard, rows, out, images=images)
     except (ValueError, FileNotFoundError, IndexError) as e:
-        raise click.ClickException(str(e)) from None
+        raise click.ClickException(one_line(e)) from None
     click.echo(f"wrote {path}")
 
 

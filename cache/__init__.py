@@ -7,11 +7,11 @@ from .keys import BACKENDS, backend_of, key_for, sanitise_component, shard_path,
 from .reader import Shard, ShardError, open_shard
 from .schema import (DEPTH_FAMILIES, DEPTH_KINDS, FORMAT_VERSION, PROVENANCES, REQUIRED_ARRAYS, config_hash,
                      depth_family, to_jsonable)
-from .store import ShardWriter, clean_tmp, list_shards, stray_temps, write_shard
+from .store import Cleaned, ShardWriter, clean_tmp, list_shards, stray_temps, write_shard
 from .verify import VerifyReport, verify_shard, verify_tree
 
 __all__ = [
-    "BACKENDS", "DEPTH_FAMILIES", "DEPTH_KINDS", "FORMAT_VERSION", "PROVENANCES", "REQUIRED_ARRAYS",
+    "BACKENDS", "Cleaned", "DEPTH_FAMILIES", "DEPTH_KINDS", "FORMAT_VERSION", "PROVENANCES", "REQUIRED_ARRAYS",
     "Shard", "ShardError", "ShardWriter", "VerifyReport",
     "backend_of", "clean_tmp", "config_hash", "depth_family", "key_for", "list_shards", "open_shard",
     "sanitise_component", "shard_path", "stray_temps", "to_jsonable", "validate_key",

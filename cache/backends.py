@@ -7,6 +7,7 @@ zarr and h5py are imported here, lazily, so that importing `cache` stays cheap.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ import numpy as np
 from .schema import ATTR_KEY
 
 # HDF5 gzip is readable by every HDF5 tool (lzf would need h5py); shuffle helps float columns.
-H5_COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+# fletcher32 checksums every chunk as stored: HDF5 refuses to decode a chunk whose bytes changed.
+H5_COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True, "fletcher32": True}
 
 
 class ZarrWriter:
@@ -28,9 +30,14 @@ class ZarrWriter:
         self._arrays: dict[str, Any] = {}
 
     def create(self, name: str, dtype: np.dtype, tail: tuple, chunk_frames: int) -> None:
-        # zarr's default codec chain (zstd) compresses keypoint tracks well.
+        from zarr.codecs import Crc32cCodec, ZstdCodec
+
+        # zstd (zarr's default) compresses keypoint tracks well; crc32c over the compressed bytes
+        # makes a chunk whose bytes changed fail to decode. Every chunk is written, even one that
+        # equals the fill value, so that a missing chunk file is always damage (see chunk_counts).
         self._arrays[name] = self._group.create_array(
-            name, shape=(0, *tail), chunks=(chunk_frames, *tail), dtype=dtype)
+            name, shape=(0, *tail), chunks=(chunk_frames, *tail), dtype=dtype,
+            compressors=[ZstdCodec(), Crc32cCodec()], config={"write_empty_chunks": True})
 
     def append(self, name: str, data: np.ndarray) -> None:
         self._arrays[name].append(data, axis=0)
@@ -71,12 +78,17 @@ class H5Writer:
             self._file.close()
 
 
+def _grid(shape: tuple[int, ...], chunks: tuple[int, ...]) -> list[range]:
+    return [range(-(-int(n) // int(c))) for n, c in zip(shape, chunks)]
+
+
 class ZarrReader:
     """Lazy access to a Zarr shard: slicing reads only the chunks it touches."""
 
     def __init__(self, path: Path):
         import zarr
 
+        self._path = Path(path)
         self._group = zarr.open_group(store=str(path), mode="r", use_consolidated=False)
         # Every array's metadata in one concurrent pass: each sync zarr call is a round trip
         # through zarr's I/O thread (~1 ms), which dominated streaming small shards. If a member
@@ -105,6 +117,27 @@ class ZarrReader:
 
     def dtype(self, name: str) -> np.dtype:
         return np.dtype(self._get(name).dtype)
+
+    def chunk_counts(self, name: str) -> tuple[int, int, str | None]:
+        """(chunks stored, chunks the shape needs, first missing chunk key or None).
+
+        Zarr reads a missing chunk as the fill value, so presence is checked here, from one
+        directory listing of the array.
+        """
+        import itertools
+
+        meta = self._get(name).metadata
+        encode = meta.chunk_key_encoding.encode_chunk_key
+        base = self._path / name
+        stored = {(Path(d) / f).relative_to(base).as_posix() for d, _, fs in os.walk(base) for f in fs}
+        expected = [encode(c) for c in itertools.product(*_grid(meta.shape, meta.chunk_grid.chunk_shape))]
+        missing = [k for k in expected if k not in stored]
+        return len(expected) - len(missing), len(expected), (missing[0] if missing else None)
+
+    def checksummed(self, name: str) -> bool:
+        """Whether the array's codec chain verifies a crc32c per chunk."""
+        return any(getattr(c, "to_dict", lambda: {})().get("name") == "crc32c"
+                   for c in self._get(name).metadata.codecs)
 
     def read(self, name: str, start: int, stop: int) -> np.ndarray:
         return np.asarray(self._get(name)[start:stop])
@@ -152,6 +185,19 @@ class H5Reader:
 
     def dtype(self, name: str) -> np.dtype:
         return np.dtype(self._file[name].dtype)
+
+    def chunk_counts(self, name: str) -> tuple[int, int, str | None]:
+        """(chunks allocated, chunks the shape needs, None): HDF5 reads an unallocated chunk as
+        the fill value, so the count is checked (the writer allocates every chunk)."""
+        ds = self._file[name]
+        if ds.chunks is None:
+            return 1, 1, None
+        expected = int(np.prod([len(r) for r in _grid(ds.shape, ds.chunks)]))
+        return int(ds.id.get_num_chunks()), expected, None
+
+    def checksummed(self, name: str) -> bool:
+        """Whether the dataset's filter pipeline verifies a fletcher32 checksum per chunk."""
+        return bool(self._file[name].fletcher32)
 
     def read(self, name: str, start: int, stop: int) -> np.ndarray:
         return self._file[name][start:stop]

@@ -14,6 +14,7 @@ BACKENDS: dict[str, str] = {"zarr": ".zarr", "hdf5": ".h5"}
 BACKEND_ALIASES: dict[str, str] = {"zarr": "zarr", "hdf5": "hdf5", "h5": "hdf5"}
 KEY_PARTS = ("dataset", "subject", "action", "camera")
 TMP_DIR = ".tmp"
+EXPECTED_KEYS_FILE = "expected_keys.txt"  # <root>/expected_keys.txt: every key the producers meant to write
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
 _SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$")

@@ -10,7 +10,7 @@ import numpy as np
 
 from .backends import READERS
 from .keys import backend_of
-from .schema import FORMAT_VERSION, REQUIRED_ARRAYS
+from .schema import ATTRS_CHECKSUM, REQUIRED_ARRAYS, attrs_checksum, version_problem
 
 
 class ShardError(ValueError):
@@ -39,6 +39,50 @@ def load_attrs(path: Path, reader) -> dict:
     return attrs
 
 
+def attrs_problem(attrs: dict) -> str | None:
+    """Why the attributes cannot be trusted (checksum absent or not matching), or None."""
+    want = attrs.get(ATTRS_CHECKSUM)
+    if not isinstance(want, str):
+        return f"attribute '{ATTRS_CHECKSUM}' is missing: the attributes are not checksummed"
+    try:
+        got = attrs_checksum(attrs)
+    except (TypeError, ValueError) as e:
+        return f"attributes are not canonical JSON ({e})"
+    if got != want:
+        return f"attributes were modified after the shard was written ({ATTRS_CHECKSUM} does not match)"
+    return None
+
+
+def storage_problems(reader, name: str) -> list[str]:
+    """Per-chunk checksums configured, and every chunk the shape needs stored (a missing chunk
+    would read as the fill value)."""
+    try:
+        out = [] if reader.checksummed(name) else [
+            f"array '{name}' has no per-chunk checksum (crc32c / fletcher32) in its storage"]
+        stored, expected, first = reader.chunk_counts(name)
+    except Exception as e:
+        return [f"array '{name}': cannot inspect its chunks ({type(e).__name__}: {e})"]
+    if stored < expected:
+        out.append(f"array '{name}' is missing {expected - stored} of its {expected} chunks"
+                   + (f", e.g. {first}" if first else ""))
+    return out
+
+
+def array_problem(reader, name: str, info: Any, n_frames: int) -> str | None:
+    """The first problem of one recorded array that can be seen without reading its data:
+    recorded shape vs n_frames, on-disk shape vs recorded, then `storage_problems`."""
+    shape = info.get("shape") if isinstance(info, dict) else None
+    if not isinstance(shape, list) or not shape or shape[0] != n_frames:
+        return f"array '{name}' is recorded with shape {shape} but n_frames is {n_frames}"
+    try:
+        on_disk = list(reader.shape(name))
+    except Exception as e:
+        return f"array '{name}' cannot be opened ({type(e).__name__}: {e})"
+    if on_disk != shape:
+        return f"array '{name}' has shape {tuple(on_disk)} but the attributes record {shape} (truncated or modified)"
+    return next(iter(storage_problems(reader, name)), None)
+
+
 class Shard:
     """One committed shard. Arrays are read on demand; use as a context manager or call close().
 
@@ -63,14 +107,16 @@ class Shard:
 
     def _check(self, reader) -> dict:
         attrs = load_attrs(self.path, reader)
-        if attrs.get("format_version") != FORMAT_VERSION:
-            raise ShardError(f"{self.path}: format_version {attrs.get('format_version')!r} is not "
-                             f"supported (this auglift reads version {FORMAT_VERSION})")
+        if version_problem(attrs.get("format_version")):
+            raise ShardError(f"{self.path}: {version_problem(attrs.get('format_version'))}")
         if attrs.get("complete") is not True:
             raise ShardError(f"{self.path}: incomplete shard (attribute 'complete' is not true)")
         recorded = attrs.get("arrays")
         if not isinstance(recorded, dict) or not isinstance(attrs.get("n_frames"), int):
             raise ShardError(f"{self.path}: corrupt attributes (no 'arrays' table or 'n_frames')")
+        missing = [n for n in REQUIRED_ARRAYS if n not in recorded]
+        if missing:
+            raise ShardError(f"{self.path}: required arrays {missing} are missing")
         try:
             on_disk = set(reader.names())
         except Exception as e:
@@ -78,16 +124,12 @@ class Shard:
         for name, info in recorded.items():
             if name not in on_disk:
                 raise ShardError(f"{self.path}: array '{name}' listed in attributes is missing")
-            try:
-                shape = reader.shape(name)
-            except Exception as e:
-                raise ShardError(f"{self.path}: array '{name}' cannot be opened ({type(e).__name__}: {e})") from e
-            if list(shape) != list(info.get("shape", [])):
-                raise ShardError(f"{self.path}: array '{name}' has shape {shape} but the "
-                                 f"attributes record {info.get('shape')} (truncated or modified)")
-        missing = [n for n in REQUIRED_ARRAYS if n not in recorded]
-        if missing:
-            raise ShardError(f"{self.path}: required arrays {missing} are missing")
+            problem = array_problem(reader, name, info, attrs["n_frames"])
+            if problem:
+                raise ShardError(f"{self.path}: {problem}")
+        problem = attrs_problem(attrs)  # after the shape checks, whose messages say more
+        if problem:
+            raise ShardError(f"{self.path}: {problem}")
         return attrs
 
     # -- handle management -----------------------------------------------------------------
@@ -161,8 +203,15 @@ class Shard:
         try:
             return self._handle().read_many(names, start, stop)
         except Exception as e:
-            raise ShardError(f"{self.path}: reading {', '.join(map(repr, names))} rows {start}:{stop} failed "
-                             f"({type(e).__name__}: {e})") from e
+            name, err = names[0], e
+            for n in names:  # read them one by one to name the array that is damaged
+                try:
+                    self._handle().read(n, start, stop)
+                except Exception as e1:
+                    name, err = n, e1
+                    break
+            raise ShardError(f"{self.path}: reading '{name}' rows {start}:{stop} failed "
+                             f"({type(err).__name__}: {err})") from e
 
     def iter_batches(self, batch_size: int,
                      names: Sequence[str] | None = None) -> Iterator[dict[str, np.ndarray]]:

@@ -78,11 +78,42 @@ def ls_report(path: Path) -> tuple[list[str], bool]:
     return lines, ok
 
 
+def _expected_lines(reports: list[VerifyReport], expect_keys: list[str]) -> tuple[list[str], int]:
+    found = {r.key for r in reports if r.key}
+    missing = [k for k in expect_keys if k not in found]
+    lines = [f"FAIL  {k}  (expected, missing)" for k in missing]
+    extra = sorted(found - set(expect_keys))
+    if extra:
+        lines.append(f"note: {len(extra)} shard(s) not in the expected list: {', '.join(extra[:5])}"
+                     + (" ..." if len(extra) > 5 else ""))
+    return lines, len(missing)
+
+
+def _temp_lines(path: Path, clean: bool) -> tuple[list[str], bool]:
+    from .store import clean_tmp, stray_temps
+
+    strays = stray_temps(path)
+    if not (clean and strays):
+        return [f"{len(strays)} stray temporaries (interrupted writes) under {path / '.tmp'}"
+                + (" (delete with --clean-tmp when no writer is running)" if strays else "")], True
+    done = clean_tmp(path)
+    lines = [f"deleted {len(done.deleted)} stray temporaries (interrupted writes) under {path / '.tmp'}"]
+    lines += [f"FAIL  could not delete {p}: {why}" for p, why in done.failed]
+    return lines, not done.failed
+
+
 def verify_report(path: Path, expect_keys: list[str] | None = None,
                   clean: bool = False) -> tuple[list[str], bool]:
-    """Lines for `auglift cache verify` and whether everything passed."""
-    from .store import clean_tmp, is_shard_path, stray_temps
-    from .verify import verify_tree
+    """Lines for `auglift cache verify` and whether everything passed.
+
+    Without `expect_keys`, a root's own `expected_keys.txt` (written by the producers before
+    they start) is the list of keys that must be there. A dataset whose shards carry several
+    config hashes fails (a root mixing configurations), as does a temporary `clean` could not
+    delete.
+    """
+    from .keys import EXPECTED_KEYS_FILE
+    from .store import is_shard_path
+    from .verify import mixed_config_hashes, verify_tree
 
     path = Path(path)
     reports = verify_tree(path)
@@ -90,23 +121,23 @@ def verify_report(path: Path, expect_keys: list[str] | None = None,
     for r in reports:
         lines += report_lines(r, path)
     n_bad = sum(not r.ok for r in reports)
+    record = path / EXPECTED_KEYS_FILE
+    if expect_keys is None and not is_shard_path(path) and record.is_file():
+        expect_keys = read_key_list(record)
+        lines.append(f"expected keys from {record}: {len(expect_keys)}")
     if expect_keys is not None:
-        found = {r.key for r in reports if r.key}
-        missing = [k for k in expect_keys if k not in found]
-        lines += [f"FAIL  {k}  (expected, missing)" for k in missing]
-        n_bad += len(missing)
-        extra = sorted(found - set(expect_keys))
-        if extra:
-            lines.append(f"note: {len(extra)} shard(s) not in the expected list: {', '.join(extra[:5])}"
-                         + (" ..." if len(extra) > 5 else ""))
+        more, n_missing = _expected_lines(reports, expect_keys)
+        lines += more
+        n_bad += n_missing
+    for dataset, hashes in mixed_config_hashes(reports).items():
+        lines.append(f"FAIL  dataset {dataset!r} mixes config hashes: "
+                     + ", ".join(f"{h} ({n} shards)" for h, n in sorted(hashes.items()))
+                     + " - shards made with different configurations in one root")
+        n_bad += 1
     lines.append(f"{len(reports)} shards verified: {len(reports) - sum(not r.ok for r in reports)} ok, "
                  f"{n_bad} failed")
+    ok_temps = True
     if not is_shard_path(path):
-        strays = stray_temps(path)
-        if clean and strays:
-            n = clean_tmp(path)
-            lines.append(f"deleted {n} stray temporaries (interrupted writes) under {path / '.tmp'}")
-        else:
-            lines.append(f"{len(strays)} stray temporaries (interrupted writes) under {path / '.tmp'}"
-                         + (" (delete with --clean-tmp when no writer is running)" if strays else ""))
-    return lines, n_bad == 0
+        more, ok_temps = _temp_lines(path, clean)
+        lines += more
+    return lines, n_bad == 0 and ok_temps

@@ -14,7 +14,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+ATTRS_CHECKSUM = "attrs_sha256"  # SHA-256 of the canonical JSON of every other attribute
 ATTR_KEY = "auglift"  # both backends store the attribute dict (as JSON) under this one name
 
 # A depth kind says what the `depth` array means (cache/FORMAT.md 3.2). A simulated kind is its
@@ -52,7 +53,7 @@ KNOWN_OPTIONAL_ARRAYS: dict[str, tuple[str, tuple]] = {
 ARRAY_SPECS = {**REQUIRED_ARRAYS, **KNOWN_OPTIONAL_ARRAYS}
 
 # Written by the cache itself; values passed in by the caller under these names are replaced.
-CACHE_OWNED_ATTRS = ("key", "n_frames", "arrays", "complete", "created", "auglift_version")
+CACHE_OWNED_ATTRS = ("key", "n_frames", "arrays", "complete", "created", "auglift_version", ATTRS_CHECKSUM)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,6 +106,23 @@ def config_hash(obj: Any) -> str:
     return hashlib.sha256(canonical_json(obj).encode("ascii")).hexdigest()[:16]
 
 
+def attrs_checksum(attrs: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of all attributes except `attrs_sha256` itself."""
+    rest = {k: v for k, v in attrs.items() if k != ATTRS_CHECKSUM}
+    return hashlib.sha256(canonical_json(rest).encode("ascii")).hexdigest()
+
+
+def version_problem(version: Any) -> str | None:
+    """Why a shard of `format_version` `version` is not read, or None if it is."""
+    if version == FORMAT_VERSION:
+        return None
+    if version == 1:
+        return ("format_version 1 (written before per-chunk and attribute checksums) is no longer read; "
+                "re-create it by rerunning the auglift precompute / simulate / cache build-gt command that "
+                "made it (they rewrite shards that fail verification)")
+    return f"format_version {version!r} is not supported (this auglift reads version {FORMAT_VERSION})"
+
+
 # ---------------------------------------------------------------------------------------------
 # Attributes
 
@@ -135,8 +153,9 @@ def _backend_desc_problems(name: str, d: Any, kinds: tuple[str, ...] | None) -> 
 def attr_problems(attrs: Mapping[str, Any]) -> list[str]:
     """Problems with the caller-supplied attributes (the cache-owned ones are checked elsewhere)."""
     p: list[str] = []
-    if attrs.get("format_version") != FORMAT_VERSION:
-        p.append(f"attribute 'format_version' must be {FORMAT_VERSION}, got {attrs.get('format_version')!r}")
+    if version_problem(attrs.get("format_version")):
+        p.append(f"attribute 'format_version' must be {FORMAT_VERSION}: "
+                 + version_problem(attrs.get("format_version")))
     for name in ("dataset", "subject", "action", "camera", "skeleton", "config_hash"):
         if not isinstance(attrs.get(name), str) or not attrs.get(name):
             p.append(f"attribute '{name}' must be a non-empty str, got {attrs.get(name)!r}")

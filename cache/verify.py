@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .keys import backend_of, key_for
-from .reader import ShardError, load_attrs, open_raw
+from .reader import ShardError, attrs_problem, load_attrs, open_raw, storage_problems
 from .schema import (ARRAY_SPECS, REQUIRED_ARRAYS, Violation, attr_problems, depth_is_none,
                      expected_tail, policy_violations)
 from .store import is_shard_path, list_shards
@@ -28,6 +28,8 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
     n_frames: int | None = None
     key: str | None = None
+    dataset: str | None = None
+    config_hash: str | None = None
 
 
 def _structure_problems(path: Path, reader, attrs: dict) -> tuple[list[str], list[str]]:
@@ -56,6 +58,7 @@ def _structure_problems(path: Path, reader, attrs: dict) -> tuple[list[str], lis
             p.append(f"array '{name}' has dtype {dtype} but attributes record {info.get('dtype')}")
         if isinstance(t, int) and (not shape or shape[0] != t):
             p.append(f"array '{name}' has {shape[0] if shape else 0} rows but n_frames is {t}")
+        p += storage_problems(reader, name)
         spec = ARRAY_SPECS.get(name)
         if spec is not None:
             if dtype != np.dtype(spec[0]):
@@ -110,6 +113,10 @@ def _stream_problems(reader, names: list[str], attrs: dict) -> list[str]:
     return p
 
 
+def _str_or_none(x) -> str | None:
+    return x if isinstance(x, str) else None
+
+
 def verify_shard(path: str | os.PathLike) -> VerifyReport:
     """Check one shard completely; never raises for a bad shard, reports it instead."""
     path = Path(path)
@@ -127,6 +134,8 @@ def verify_shard(path: str | os.PathLike) -> VerifyReport:
         if attrs.get("complete") is not True:
             problems.append("incomplete shard (attribute 'complete' is not true)")
         problems += attr_problems(attrs)
+        if attrs_problem(attrs):
+            problems.append(attrs_problem(attrs))
         for name, typ in (("key", str), ("n_frames", int), ("arrays", dict), ("created", str),
                           ("auglift_version", str)):
             if not isinstance(attrs.get(name), typ):
@@ -144,7 +153,8 @@ def verify_shard(path: str | os.PathLike) -> VerifyReport:
         problems += struct
         problems += _stream_problems(reader, names, attrs)
         n = attrs.get("n_frames") if isinstance(attrs.get("n_frames"), int) else None
-        return VerifyReport(path, not problems, problems, n, key)
+        return VerifyReport(path, not problems, problems, n, key, _str_or_none(attrs.get("dataset")),
+                            _str_or_none(attrs.get("config_hash")))
     except Exception as e:  # damage we did not foresee must still become a report, not a crash
         return VerifyReport(path, False, [f"verification failed ({type(e).__name__}: {e})"])
     finally:
@@ -156,4 +166,17 @@ def verify_tree(root: str | os.PathLike) -> list[VerifyReport]:
     root = Path(root)
     if is_shard_path(root):
         return [verify_shard(root)]
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"{root}: not a cache root or shard (expected a directory, a '.zarr' directory "
+                         f"or a '.h5' file)")
     return [verify_shard(p) for p in list_shards(root)]
+
+
+def mixed_config_hashes(reports: list[VerifyReport]) -> dict[str, dict[str, int]]:
+    """Datasets whose shards carry more than one config hash: {dataset: {hash: shard count}}."""
+    seen: dict[str, dict[str, int]] = {}
+    for r in reports:
+        if r.dataset is not None and r.config_hash is not None:
+            per = seen.setdefault(r.dataset, {})
+            per[r.config_hash] = per.get(r.config_hash, 0) + 1
+    return {d: h for d, h in seen.items() if len(h) > 1}

@@ -22,8 +22,14 @@ from typing import Any
 
 import torch
 
+from pipeline.config_io import writing
+
 FORMAT = "auglift-lifter"
 VERSION = 1
+# What `load_checkpoint` requires (evaluate / show / lift), and what resuming needs on top.
+REQUIRED_KEYS = {"model": dict, "codec": dict, "train_shards": dict, "state_dict": dict}
+REQUIRED_MODEL_KEYS = ("name", "in_channels", "num_joints", "config", "receptive_field", "predicts")
+RESUME_KEYS = ("config", "optimizer", "scheduler", "torch_rng", "epochs_done", "step", "history", "best")
 
 
 def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
@@ -31,8 +37,13 @@ def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save({"format": FORMAT, "version": VERSION, **payload}, tmp)
-    os.replace(tmp, path)
+    try:
+        with writing(tmp):  # e.g. a full disk: the error names the file, the old checkpoint stays
+            torch.save({"format": FORMAT, "version": VERSION, **payload}, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -49,7 +60,18 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise ValueError(f"{path}: not an auglift lifter checkpoint (no format={FORMAT!r})")
     if ckpt.get("version") != VERSION:
         raise ValueError(f"{path}: checkpoint version {ckpt.get('version')!r}; this auglift reads {VERSION}")
+    lacking = [k for k, t in REQUIRED_KEYS.items() if not isinstance(ckpt.get(k), t)]
+    lacking += [f"model.{k}" for k in REQUIRED_MODEL_KEYS if "model" not in lacking and k not in ckpt["model"]]
+    if lacking:
+        raise ValueError(f"{path}: checkpoint lacks {lacking} (truncated, or not written by auglift train)")
     return ckpt
+
+
+def check_resumable(ckpt: dict[str, Any], path: str | os.PathLike) -> None:
+    """Raise naming the file when a loaded checkpoint lacks what resuming needs."""
+    lacking = [k for k in RESUME_KEYS if k not in ckpt]
+    if lacking:
+        raise ValueError(f"{path}: cannot resume from this checkpoint: it lacks {lacking}")
 
 
 def model_record(model, name: str, preset: str | None) -> dict[str, Any]:

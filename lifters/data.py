@@ -58,6 +58,7 @@ class ShardInfo:
     arrays: tuple[str, ...]
     config_hash: str
     depth_kind: str
+    skeleton: str = ""
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> "ShardInfo":
@@ -66,7 +67,7 @@ class ShardInfo:
             return cls(str(s.path), s.key, str(a["dataset"]), str(a["subject"]), str(a["action"]),
                        str(a["camera"]), s.n_frames, tuple(int(v) for v in a["image_size"]),
                        s.n_keypoints, tuple(s.array_names), str(a.get("config_hash", "")),
-                       str((a.get("depth_backend") or {}).get("kind", "")))
+                       str((a.get("depth_backend") or {}).get("kind", "")), str(a.get("skeleton", "")))
 
 
 def resolve_shards(specs: str | os.PathLike | Sequence[str | os.PathLike], subjects: Sequence[str] | None = None,
@@ -102,6 +103,27 @@ def resolve_shards(specs: str | os.PathLike | Sequence[str | os.PathLike], subje
     return sorted(infos, key=lambda i: (i.key, i.path))
 
 
+def check_depth_inputs(infos: Sequence[ShardInfo], channels: str) -> None:
+    """Refuse, before any work, shards whose depth cannot feed one depth channel: a depth channel
+    on shards without depth (kind "none"), or shards of several depth families (metric and relative
+    depth in one channel would mean different things; simulated and real landmark z are one family).
+    Channel sets without "d" are not checked."""
+    if "d" not in channels:
+        return
+    none = [i for i in infos if i.depth_kind == "none"]
+    if none:
+        raise ValueError(f"{none[0].path}: channels {channels!r} need depth but this shard has none (depth kind "
+                         f"'none'; {len(none)} of {len(infos)} shards); use a channel set without d or a cache "
+                         f"with depth")
+    first: dict[str, ShardInfo] = {}
+    for i in infos:
+        first.setdefault(depth_family(i.depth_kind or "none"), i)
+    if len(first) > 1:
+        examples = "; ".join(f"{i.path} is {i.depth_kind!r}" for _, i in sorted(first.items()))
+        raise ValueError(f"shards mix depth families {sorted(first)} ({examples}); one depth channel must hold one "
+                         f"family (cache.depth_family): train on caches of one kind")
+
+
 def _key_matches(path: Path, pattern: str) -> bool:
     import fnmatch
 
@@ -116,22 +138,17 @@ def depth_families(shards: Sequence[ShardInfo]) -> list[str]:
 def training_depth_family(shards: Sequence[ShardInfo], config: CodecConfig) -> str | None:
     """The one depth family a lifter with a d channel learns from `shards` (None without d).
 
-    Refuses shards of several families, shards without depth, and a `config.depth_kind` that
-    the shards contradict, naming the kinds: each would make the d channel mean two things.
+    Refuses what `check_depth_inputs` refuses, and a `config.depth_kind` that the shards
+    contradict, naming the kinds: each would make the d channel mean two things.
     """
     if "d" not in config.channels:
         return config.depth_kind
-    families = depth_families(shards)
-    if len(families) > 1:
-        raise ValueError(f"training shards mix depth families {families}; a lifter's d channel can learn one "
-                         f"(train one lifter per kind)")
-    if families == ["none"]:
-        raise ValueError(f"channels {config.channels!r} need a depth cue but the training shards have none "
-                         f"(depth kind 'none', e.g. {shards[0].path})")
-    if config.depth_kind is not None and config.depth_kind != families[0]:
+    check_depth_inputs(shards, config.channels)
+    family = depth_families(shards)[0]
+    if config.depth_kind is not None and config.depth_kind != family:
         raise ValueError(f"codec.depth_kind is {config.depth_kind!r} but the training shards are "
-                         f"{families[0]!r} depth (e.g. {shards[0].path})")
-    return families[0]
+                         f"{family!r} depth (e.g. {shards[0].path})")
+    return family
 
 
 def fit_codec(shards: Sequence[ShardInfo], config: CodecConfig, chunk_frames: int = 8192) -> CueCodec:

@@ -13,21 +13,23 @@ them; the cues themselves are streamed.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from pipeline.config_io import writing
 from pipeline.skeleton import H36M17_JOINTS
 
 from .checkpoint import build_from_checkpoint, describe, load_checkpoint
 from .data import resolve_shards
 from .metrics import evaluate_all
-from .predict import DepthKindMismatch, Predictions, action_group, check_depth_kinds, predict
+from .predict import DepthKindMismatch, Predictions, action_group, check_depth_kinds, check_skeleton, predict
 
-__all__ = ["DepthKindMismatch", "Predictions", "action_group", "evaluate", "markdown", "parse_joints", "predict",
-           "score"]
+__all__ = ["DepthKindMismatch", "Predictions", "action_group", "check_skeleton", "evaluate", "markdown",
+           "parse_joints", "predict", "score"]
 
 
 def parse_joints(spec: str | Sequence | None, num_joints: int = 17) -> list[int] | None:
@@ -65,6 +67,20 @@ def score(preds: Predictions, joints: list[int] | None = None) -> dict[str, Any]
     return result
 
 
+def check_out_stem(out: str | Path) -> None:
+    """Fail now, not after predicting, when `<out>.json` / `<out>.md` cannot be written."""
+    out = Path(out)
+    for p in (out.with_suffix(".json"), out.with_suffix(".md")):
+        if p.is_dir():
+            raise ValueError(f"{p}: is a directory; --out is a file stem (OUT.json and OUT.md are written)")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise ValueError(f"{out.parent}: is a file, not a directory for --out {out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    probe = out.parent / f".{out.name}.{os.getpid()}.tmp"
+    probe.write_text("")  # raises (naming the file) on a read-only or full directory
+    probe.unlink()
+
+
 def evaluate(checkpoints: Sequence[str | Path], tests: Sequence[Sequence[str]], names: Sequence[str] | None = None,
              out: str | Path | None = None, subjects: Sequence[str] | None = None, joints=None,
              labels: Sequence[str] | None = None, flip_test: bool = False, allow_depth_kind_mismatch: bool = False,
@@ -76,6 +92,8 @@ def evaluate(checkpoints: Sequence[str | Path], tests: Sequence[Sequence[str]], 
     """
     if not checkpoints or not tests:
         raise ValueError("need at least one checkpoint and one test set")
+    if out is not None:
+        check_out_stem(out)
     names = list(names) if names else [f"test{i + 1}" if len(tests) > 1 else "test" for i in range(len(tests))]
     if len(names) != len(tests):
         raise ValueError(f"{len(names)} --name for {len(tests)} --test sets; give one name per test set")
@@ -87,6 +105,7 @@ def evaluate(checkpoints: Sequence[str | Path], tests: Sequence[Sequence[str]], 
     labels = [lab if labels.count(lab) == 1 else f"{lab} #{i + 1}" for i, lab in enumerate(labels)]
     for path, ckpt in zip(checkpoints, ckpts):  # refuse before spending any time predicting
         for n, shards in test_shards.items():
+            check_skeleton(ckpt, shards, where=f"{path} on test set {n!r}: ")
             check_depth_kinds(ckpt, shards, allow_depth_kind_mismatch, where=f"{path} on test set {n!r}: ")
     from lifters.provenance import git_revision
 
@@ -120,8 +139,10 @@ def evaluate(checkpoints: Sequence[str | Path], tests: Sequence[Sequence[str]], 
     if out is not None:
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.with_suffix(".json").write_text(json.dumps(report, indent=1))
-        out.with_suffix(".md").write_text(markdown(report))
+        for path, text in ((out.with_suffix(".json"), json.dumps(report, indent=1)),
+                           (out.with_suffix(".md"), markdown(report))):
+            with writing(path):
+                path.write_text(text)
     return report
 
 

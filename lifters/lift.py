@@ -31,7 +31,7 @@ from pipeline.skeleton import H36M17_JOINTS
 
 from .checkpoint import build_from_checkpoint, describe, load_checkpoint
 from .data import ShardInfo
-from .predict import check_depth_kinds, predict, trained_depth_family
+from .predict import check_depth_kinds, check_skeleton, predict, trained_depth_family
 from .render import blank_frames, compose, contact_sheet, pose_extent, sample_indices, write_video
 
 # The lifters `make lifters` trains, by (model, channels); `default_checkpoint` finds them.
@@ -85,6 +85,7 @@ def lift_shards(shards: Sequence[ShardInfo], out: str | Path, options: LiftOptio
     shard's `source` attribute (None: grey stand-ins of the shard's image size).
     """
     ckpt = load_checkpoint(options.checkpoint)
+    check_skeleton(ckpt, shards, where=f"{options.checkpoint}: ")
     check_depth_kinds(ckpt, shards, options.allow_depth_kind_mismatch, where=f"{options.checkpoint}: ")
     model, codec = build_from_checkpoint(ckpt, options.device)
     preds = predict(model, codec, shards, options.batch_size, options.device, with_target=False)

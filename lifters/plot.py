@@ -11,6 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
+from pipeline.config_io import writing
 from pipeline.skeleton import H36M17_LEFT, H36M17_PARENTS
 
 GT_COLOR = "#2b2b2b"
@@ -71,7 +72,8 @@ def _save(fig, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
-    fig.savefig(path, format="png", dpi=100)
+    with writing(path):
+        fig.savefig(path, format="png", dpi=100)
     return path
 
 

@@ -7,7 +7,8 @@ exist. Predictions are root-relative millimetres in the camera frame, the root r
 (Protocol 1 as in VideoPose3D). Targets come along when the shards have ground truth.
 
 Before predicting, `check_depth_kinds` refuses shards whose depth family is not the one the
-lifter learnt (the d channel would mean something else).
+lifter learnt (the d channel would mean something else), and `check_skeleton` shards of another
+joint order.
 """
 from __future__ import annotations
 
@@ -74,6 +75,17 @@ def check_depth_kinds(ckpt: dict, shards: Sequence[ShardInfo], allow: bool, wher
             f"{where}the lifter learnt {trained!r} depth but {len(bad)} shard(s) hold {kinds} depth "
             f"(e.g. {bad[0].path}); the depth channel would mean something else. Use a lifter trained on "
             f"that kind, or pass --allow-depth-kind-mismatch to go on anyway.")
+
+
+def check_skeleton(ckpt: dict, shards: Sequence[ShardInfo], where: str = "") -> None:
+    """Refuse test shards of another skeleton (joint order) or keypoint count than the training's."""
+    k = int(ckpt["model"]["num_joints"])
+    trained = set(ckpt["train_shards"].get("skeletons") or [])  # absent in older checkpoints
+    for i in shards:
+        if i.num_keypoints != k or (trained and i.skeleton not in trained):
+            raise ValueError(f"{where}{i.path}: skeleton {i.skeleton!r} with {i.num_keypoints} keypoints, but the "
+                             f"checkpoint was trained on {sorted(trained) or '?'} with {k}; its joints would be "
+                             f"read in the wrong order")
 
 
 @torch.no_grad()

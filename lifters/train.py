@@ -9,7 +9,9 @@ Outputs under `out/`: `last.pt` (after every epoch), `best.pt` (lowest validatio
 lowest training loss without a validation set), `config.yaml`, `history.json`.
 Resuming (`resume=last.pt`) continues at the next epoch with the saved weights, optimiser,
 scheduler and RNG state, and gives the same weights as an uninterrupted run on CPU. A run cut
-short inside an epoch (`max_steps`) resumes from the start of that epoch.
+short inside an epoch (`max_steps`) resumes at the step where it stopped: the epoch's batches
+already trained on are read again in the same order and skipped. Temporaries of checkpoints
+whose writer died (`.last.pt.<pid>.tmp`) are deleted at the start, and logged.
 """
 from __future__ import annotations
 
@@ -23,9 +25,11 @@ from typing import Any, Callable
 import torch
 from torch.utils.data import DataLoader
 
-from .checkpoint import build_from_checkpoint, load_checkpoint, model_record, save_checkpoint
+from cache.store import stray_pid_temps
+
+from .checkpoint import build_from_checkpoint, check_resumable, load_checkpoint, model_record, save_checkpoint
 from .config import TrainConfig, config_from_dict, config_to_dict, save_config
-from .data import ShardInfo, WindowDataset, WindowSpec, depth_families, fit_codec, resolve_shards
+from .data import ShardInfo, WindowDataset, WindowSpec, check_depth_inputs, fit_codec, resolve_shards
 
 
 @dataclass
@@ -53,6 +57,7 @@ def shard_summary(infos: list[ShardInfo]) -> dict[str, Any]:
             "keys": [i.key for i in infos],
             "config_hashes": sorted({i.config_hash for i in infos}),
             "depth_kinds": sorted({i.depth_kind for i in infos}),
+            "skeletons": sorted({i.skeleton for i in infos}),
             "datasets": sorted({i.dataset for i in infos}),
             "subjects": sorted({i.subject for i in infos})}
 
@@ -80,6 +85,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     ckpt = None
     if resume is not None:
         ckpt = load_checkpoint(resume)
+        check_resumable(ckpt, resume)
         saved = config_from_dict(ckpt["config"], where=f"{resume}: config")
         # A resumed run keeps its data/model/codec; only the schedule length and output may change.
         saved.optim.epochs, saved.out, saved.device = cfg.optim.epochs, cfg.out, cfg.device
@@ -96,6 +102,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     d, o = cfg.data, cfg.optim
     train_infos = resolve_shards(d.train, d.train_subjects, d.datasets, d.pattern)
     val_infos = resolve_shards(d.val, d.val_subjects, d.datasets, d.pattern) if d.val else []
+    check_depth_inputs(train_infos + val_infos, cfg.codec.channels)
     num_joints = train_infos[0].num_keypoints
     if ckpt is not None:
         model, codec = build_from_checkpoint(ckpt, device)
@@ -110,15 +117,20 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=o.lr_decay)
     start_epoch, step, history = 0, 0, []
     best = {"metric": "val_mpjpe_mm" if val_infos else "train_loss_mm", "value": math.inf, "epoch": None}
+    skip, cut_loss, resume_rng = 0, 0.0, None  # batches of a cut epoch already trained on
     if ckpt is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
-        torch.set_rng_state(ckpt["torch_rng"])
         start_epoch, step = int(ckpt["epochs_done"]), int(ckpt["step"])
         history, best = list(ckpt["history"]), dict(ckpt["best"])
-    if val_infos and "d" in codec.config.channels and depth_families(val_infos) != [codec.config.depth_kind]:
-        raise ValueError(f"validation shards hold {depth_families(val_infos)} depth but the lifter learns "
-                         f"{codec.config.depth_kind!r} depth from its training shards")
+        skip, cut_loss = int(ckpt.get("epoch_steps", 0)), float(ckpt.get("epoch_loss_sum", 0.0))
+        if skip and history and not history[-1].get("complete", True):
+            history.pop()  # the cut epoch's record is replaced when the epoch completes
+        # With batches to skip, the RNG state is restored after skipping them: creating the
+        # loader's iterator draws from it, as it did before the cut.
+        resume_rng = ckpt["torch_rng"]
+        if not skip:
+            torch.set_rng_state(resume_rng)
     window = WindowSpec.for_model(model, train=True, stride=d.stride)
     dataset = WindowDataset(train_infos, codec, window, shuffle=True, flip=0.5 if d.flip else 0.0,
                             batch_size=o.batch_size, drop_last=True, seed=cfg.seed,
@@ -127,7 +139,15 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     loader = DataLoader(dataset, batch_size=None, num_workers=d.num_workers,
                         pin_memory=device.type == "cuda")
     steps_per_epoch = dataset.num_windows() // o.batch_size
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: --out must be a directory (a run directory), but it is a file")
     out.mkdir(parents=True, exist_ok=True)
+    for tmp in stray_pid_temps(out):
+        try:
+            tmp.unlink()
+            log(f"deleted {tmp}, a checkpoint temporary of an interrupted run")
+        except OSError as e:
+            log(f"warning: cannot delete {tmp}, a checkpoint temporary of an interrupted run: {e.strerror}")
     save_config(cfg, out / "config.yaml")
     base = {"config": config_to_dict(cfg), "model": model_record(model, cfg.model.name, cfg.model.preset),
             "codec": codec.state_dict(), "train_shards": shard_summary(train_infos)}
@@ -139,13 +159,19 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     for epoch in range(start_epoch, o.epochs):
         dataset.set_epoch(epoch)
         model.train()
-        t0, loss_sum, n_batches, recent = time.time(), 0.0, 0, 0.0
+        t0, loss_sum, n_batches, recent = time.time(), cut_loss, skip, 0.0
+        cut_loss = 0.0
         bar = loader
         if progress:
             from tqdm import tqdm
 
             bar = tqdm(loader, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{o.epochs}", leave=False)
         for batch in bar:
+            if skip:  # resuming a cut epoch: these batches were trained on before the cut
+                skip -= 1
+                if not skip:
+                    torch.set_rng_state(resume_rng)
+                continue
             inputs = batch["inputs"].to(device, non_blocking=True)
             target = batch["target"].to(device, non_blocking=True)
             loss = masked_mpjpe(model(inputs), target, batch["valid"].to(device))
@@ -181,7 +207,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
             best = {"metric": best["metric"], "value": float(value), "epoch": epoch + 1}
         payload = {**base, "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
                    "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
-                   "epochs_done": epoch + 1 if done else epoch, "step": step, "history": history, "best": best}
+                   "epochs_done": epoch + 1 if done else epoch, "step": step, "history": history, "best": best,
+                   "epoch_steps": 0 if done else n_batches, "epoch_loss_sum": 0.0 if done else loss_sum}
         save_checkpoint(payload, last)
         if improved or not best_path.exists():
             save_checkpoint(payload, best_path)

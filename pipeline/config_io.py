@@ -6,6 +6,7 @@ listing what is allowed.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 from pathlib import Path
@@ -50,3 +51,15 @@ def registry_class(registry: Mapping[str, str], package: str, name: str, what: s
     except KeyError:
         raise ValueError(f"unknown {what} {name!r}; choose from {sorted(registry)}") from None
     return getattr(importlib.import_module(f"{package}.{module}"), cls)
+
+
+@contextlib.contextmanager
+def writing(path: str | Path):
+    """Re-raise an OSError of the block (e.g. a full disk, whose write errors name no file) as
+    one naming `path`, so that the user sees which file could not be written."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is not None:
+            raise
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from e

@@ -28,6 +28,9 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
+from cache.schema import FORMAT_VERSION
+
+from .produce import CONFLICT, KEEP, after_race, conflict_error, decide
 from .report import SequenceResult, StageClock
 from .sources.frames import source_attr
 
@@ -136,28 +139,12 @@ def model_builds() -> int:
 
 
 # --------------------------------------------------------------------------- the sequence task
-def _existing(path: Path, config_hash: str, clock: StageClock) -> tuple[str, str]:
-    """("keep" | "redo" | "conflict", note) for a shard already at `path`."""
-    from cache import open_shard, verify_shard
-
-    with clock("verify"):
-        report = verify_shard(path)
-        if not report.ok:
-            return "redo", "existing shard failed verification; rewritten: " + "; ".join(report.problems[:3])
-        with open_shard(path) as shard:
-            found = shard.attrs.get("config_hash")
-    if found == config_hash:
-        return "keep", "verified shard with the same config hash"
-    return "conflict", (f"a verified shard with another config_hash ({found}, this run {config_hash}) is already "
-                        f"there; pass --overwrite to replace it, or write to another --out")
-
-
 def shard_attrs(job, detector, depth, image_size: tuple[int, int], config_hash: str) -> dict:
     provenance = {"keypoints_2d": "real", "confidence": "real", "depth": depth.provenance}
     if job.joints_3d_cam is not None:
         provenance["joints_3d_cam"] = "ground_truth"
     return {
-        "format_version": 1, "dataset": job.dataset, "subject": job.subject, "action": job.action,
+        "format_version": FORMAT_VERSION, "dataset": job.dataset, "subject": job.subject, "action": job.action,
         "camera": job.camera, "image_size": [int(image_size[0]), int(image_size[1])],
         "intrinsics": job.intrinsics, "fps": float(job.fps) if job.fps else None, "skeleton": "h36m17",
         "detector": detector.describe(), "depth_backend": depth.describe(), "config_hash": config_hash,
@@ -178,22 +165,26 @@ def process_sequence(job, spec: dict) -> SequenceResult:
     current = {"file": job.main_file, "frame": None}
     try:
         path = shard_path(spec["out"], job.key, spec["backend"])
-        overwrite = spec["overwrite"]
-        if path.exists() and not overwrite:
-            action, note = _existing(path, spec["config_hash"], clock)
-            if action == "keep":
-                res.status, res.note = "skipped", note
-                return res
-            if action == "conflict":
-                raise FileExistsError(f"{path}: {note}")
-            res.note, overwrite = note, True
+        with clock("verify"):
+            decision = decide(path, spec["config_hash"], spec["overwrite"])
+        if decision.action == KEEP:
+            res.status, res.note = "skipped", decision.note
+            return res
+        if decision.action == CONFLICT:
+            raise conflict_error(path, decision)
+        res.note, overwrite = decision.note, decision.overwrite
         job = resolve_adapter_job(job)
         current["file"] = job.main_file
         t0 = time.perf_counter()
         detector, depth = get_models(spec)
         res.seconds["load"] += time.perf_counter() - t0
         detector.reset()
-        _write_outputs(job, spec, detector, depth, clock, res, overwrite, current)
+        try:
+            _write_outputs(job, spec, detector, depth, clock, res, overwrite, current)
+        except FileExistsError as e:  # another run committed this key first
+            race = after_race(path, spec["config_hash"], e)
+            res.status, res.note = "skipped", race.note
+            return res
         res.status = "written"
     except FrameSourceError as e:
         res.status, res.n_frames = "failed", 0
@@ -253,8 +244,12 @@ def _write_outputs(job, spec: dict, detector, depth, clock: StageClock, res: Seq
                 with clock("write"):
                     writers[out.key].append(arrays)
             res.n_frames = rows.stop
+            res.n_concealed += batch.concealed
         if not writers:
             raise FrameSourceError(job.main_file or job.key, None, "the sequence has no frames")
+        if res.n_concealed:
+            res.note = (res.note + "; " if res.note else "") + \
+                f"{res.n_concealed} frames decoded with errors concealed (damaged video stream)"
         if gt is not None and res.n_frames < len(gt):
             res.note = (res.note + "; " if res.note else "") + \
                 f"frames ended after {res.n_frames} of {len(gt)} ground-truth poses; the rest were dropped"

@@ -12,7 +12,8 @@ through the dataset adapter (`pipeline.sources`):
   depth backend is named "ground_truth-oracle" so that it cannot be mistaken for a model.
 - joints_3d_cam: the GT in mm; bbox: the keypoints' extent; frame_index: the source frames.
 
-Building is resumable: a shard that verifies and carries this builder's config hash is kept.
+Resume, conflicts and the expected-keys record follow the producers' shared policy
+(pipeline/produce.py): a shard that verifies and carries this builder's config hash is kept.
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from pipeline.produce import CONFLICT, WRITE, after_race, conflict_error, decide, write_expected_keys
 
 GT_BUILDER_VERSION = "1"
 
@@ -65,14 +68,15 @@ def gt_attrs(dataset: str, subject: str, action: str, camera: str, cam, image_si
 
 
 def build_gt_shards(dataset: str, data_root: str | Path, out: str | Path, *, subjects=None,
-                    split: str | None = None, actions=None, backend: str = "zarr",
+                    split: str | None = None, actions=None, backend: str = "zarr", overwrite: bool = False,
                     log: Callable[[str], None] | None = print) -> dict:
     """Write one GT shard per sequence and camera of `dataset` under `out`; returns a summary.
 
-    `actions`: optional glob patterns on action names. Raises after the loop if any failed,
+    `actions`: optional glob patterns on action names; `overwrite`: replace shards made with
+    another configuration (otherwise they fail). Raises after the loop if any failed,
     naming each failed sequence (the good shards stay written).
     """
-    from cache import config_hash, key_for, open_shard, shard_path, verify_shard, write_shard
+    from cache import config_hash, key_for, open_shard, shard_path, write_shard
     from pipeline.sources.base import select_sequences
 
     t0 = time.perf_counter()
@@ -80,23 +84,33 @@ def build_gt_shards(dataset: str, data_root: str | Path, out: str | Path, *, sub
     chash = config_hash(gt_config(dataset))
     counts = {"written": 0, "kept": 0, "failed": 0}
     frames, errors = 0, []
-    for i, ref in enumerate(refs):
-        key = key_for(dataset, ref.subject, ref.action, ref.camera)
+    keys = [key_for(dataset, ref.subject, ref.action, ref.camera) for ref in refs]
+    Path(out).mkdir(parents=True, exist_ok=True)
+    write_expected_keys(out, dataset, keys)
+    for i, (ref, key) in enumerate(zip(refs, keys)):
         path = shard_path(out, key, backend)
         try:
-            if path.exists() and verify_shard(path).ok:
+            decision = decide(path, chash, overwrite)
+            if decision.action == CONFLICT:
+                raise conflict_error(path, decision)
+            written = False
+            if decision.action == WRITE:
+                seq = adapter.load(ref)
+                arrays = gt_arrays(seq.joints_3d_cam, seq.cam, seq.frame_index)
+                attrs = gt_attrs(dataset, str(ref.subject), str(ref.action), str(ref.camera), seq.cam,
+                                 seq.image_size, seq.fps, chash)
+                try:
+                    write_shard(out, key, arrays, attrs, backend=backend, overwrite=decision.overwrite)
+                    written = True
+                except FileExistsError as e:  # another run committed this key meanwhile
+                    after_race(path, chash, e)
+            if written:
+                counts["written"] += 1
+                frames += len(arrays["frame_index"])
+            else:
                 with open_shard(path) as s:
-                    if s.attrs.get("config_hash") == chash:
-                        counts["kept"] += 1
-                        frames += s.n_frames
-                        continue
-            seq = adapter.load(ref)
-            arrays = gt_arrays(seq.joints_3d_cam, seq.cam, seq.frame_index)
-            attrs = gt_attrs(dataset, str(ref.subject), str(ref.action), str(ref.camera), seq.cam,
-                             seq.image_size, seq.fps, chash)
-            write_shard(out, key, arrays, attrs, backend=backend, overwrite=path.exists())
-            counts["written"] += 1
-            frames += len(arrays["frame_index"])
+                    counts["kept"] += 1
+                    frames += s.n_frames
         except Exception as e:  # one bad sequence must not stop the others; reported below
             counts["failed"] += 1
             errors.append(f"{key}: {type(e).__name__}: {e}")

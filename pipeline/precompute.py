@@ -11,7 +11,8 @@ Whose cues a shard holds (`people`, `subject`, `people_margin`, `match_max_error
 actor is picked in every frame by its ground-truth 2D, an own video's people are tracked and the
 subject's track is written (with `people="all"`, every track: pipeline/detect/subjects.py).
 
-Resume: a shard that verifies and carries this run's config hash is skipped; one that fails
+Resume, conflicts and expected keys follow the producers' shared policy (pipeline/produce.py):
+a shard that verifies and carries this run's config hash is skipped; one that fails
 verification is rewritten; a verified shard from another configuration is a failure unless
 `overwrite`. Every run writes `<out>/expected_keys.txt` (all keys of the dataset, whatever
 `part`, next to those of other datasets in the same root) and a JSON report under `<out>/reports/`.
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +29,7 @@ from typing import Any, Callable
 from .config_io import check_fields, read_yaml_mapping
 from .detect.people import MATCH_MAX_ERROR
 from .detect.subjects import PeopleConfig
+from .produce import write_expected_keys  # noqa: F401  (re-exported: the producers' shared policy)
 
 PRECOMPUTE_VERSION = "1"
 MAX_LOGGED_FAILURES = 20   # the report lists them all
@@ -76,6 +77,12 @@ class PrecomputeConfig:
                                  f"{[p for p in accepted if p != 'self']}")
             if self.gpu and "device" in accepted:
                 params.setdefault("device", "cuda")
+        det_cls = detector_class(self.detector)
+        lacking = [e for e in depth_class(self.depth).required_extras(**depth_params) if e not in det_cls.extras]
+        if lacking:
+            raise ValueError(f"depth backend {self.depth!r} needs the detector's per-landmark {lacking} but detector "
+                             f"{self.detector!r} has no landmark z (it gives {list(det_cls.extras) or 'only x, y, c'}); "
+                             f"use --detector mediapipe or another --depth")
         return {"detector": self.detector, "detector_params": det_params, "depth": self.depth,
                 "depth_params": depth_params}
 
@@ -131,26 +138,6 @@ def default_root(dataset: str, data_root: str | Path) -> Path:
     return data_root
 
 
-def write_expected_keys(out: str | Path, dataset: str, keys: list[str]) -> Path:
-    """Refresh `dataset`'s keys in `<out>/expected_keys.txt` (all parts, not only this one).
-
-    Keys of other datasets precomputed into the same root are kept, so the file lists every
-    shard the root should hold. Replaced atomically; the parts of a job array write the same
-    content, so their races are harmless.
-    """
-    from cache import sanitise_component
-
-    path = Path(out) / "expected_keys.txt"
-    prefix = sanitise_component(dataset) + "/"
-    others = []
-    if path.is_file():
-        others = [k for k in path.read_text().split() if k and not k.startswith(prefix)]
-    tmp = path.with_name(f".expected_keys.{os.getpid()}.tmp")
-    tmp.write_text("".join(k + "\n" for k in sorted(set(others) | set(keys))))
-    os.replace(tmp, path)
-    return path
-
-
 def run_precompute(dataset: str, root: str | Path | None, out: str | Path, config: PrecomputeConfig | None = None,
                    *, split: str | None = None, subjects: list[str] | None = None, jobs: list | None = None,
                    progress: bool = True, command: str | None = None, log: Callable[[str], None] | None = print
@@ -198,7 +185,8 @@ def run_precompute(dataset: str, root: str | Path | None, out: str | Path, confi
     if log:
         s = report["summary"]
         log(f"{s['shards']['written']} written, {s['shards']['skipped']} skipped, {s['shards']['failed']} failed; "
-            f"{s['frames']} frames ({s['frames_no_person']} without a person) in {s['wall_seconds']} s "
+            f"{s['frames']} frames ({s['frames_no_person']} without a person, {s['frames_concealed']} decoded with "
+            f"errors concealed) in {s['wall_seconds']} s "
             f"-> report {path}")
         for f in report["failures"][:MAX_LOGGED_FAILURES]:
             log(f"FAILED {f['key']}: {f['file']}" + (f", frame {f['frame']}" if f["frame"] is not None else "")

@@ -37,6 +37,7 @@ class SequenceResult:
     status: str = "failed"          # one of STATUSES
     n_frames: int = 0               # frames written (0 when skipped or failed)
     n_empty: int = 0                # frames where no person was detected
+    n_concealed: int = 0            # frames decoded with errors concealed (damaged video stream)
     seconds: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
     # CPU seconds of the whole worker process (all threads: model pools included) per stage
     cpu_seconds: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
@@ -83,6 +84,7 @@ def summarise(results: list[SequenceResult], wall_seconds: float, workers: int) 
         "frames": frames,
         "frames_no_person": sum(r.n_empty for r in results),
         "identity_switches": sum((r.people or {}).get("identity_switches", 0) for r in results),
+        "frames_concealed": sum(r.n_concealed for r in results),
         "wall_seconds": round(wall_seconds, 3),
         "frames_per_second": round(frames / wall_seconds, 3) if wall_seconds > 0 else None,
         "stage_seconds": {s: round(v, 3) for s, v in stage.items()},
@@ -112,6 +114,7 @@ def build_report(results: list[SequenceResult], *, config: dict, config_hash: st
         "skipped": [{"key": r.key, "note": r.note} for r in results if r.status == "skipped"],
         "stray_temps": stray_temps,
         "sequences": [{"key": r.key, "status": r.status, "frames": r.n_frames, "no_person": r.n_empty,
+                       "concealed": r.n_concealed,
                        "seconds": {s: round(v, 4) for s, v in r.seconds.items()}, "note": r.note,
                        "worker": r.worker, "model_builds": r.model_builds, "started": r.started,
                        "people": r.people}

@@ -29,3 +29,29 @@ def gt_cache(shared_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("h36m_gt")
     build_gt_shards("h36m", shared_data, out, subjects=["S1", "S9"], actions=["Directions*"], log=None)
     return out
+
+
+@pytest.fixture(scope="session")
+def sim_cache(shared_data, tmp_path_factory):
+    """SIMULATED shards of Human3.6M S9 "Walking" (4 cameras, ~1300 frames, depth simulated_metric)."""
+    from pipeline.simulate import simulate_dataset
+
+    out = tmp_path_factory.mktemp("sim_walking")
+    summary = simulate_dataset("h36m", shared_data, out, subjects=["S9"], actions=["Walking"], log=None)
+    assert summary["shards"]["written"] == 4
+    return out
+
+
+@pytest.fixture(scope="session")
+def sim_checkpoint(sim_cache, tmp_path_factory):
+    """A SimpleBaseline xycd checkpoint trained for 2 steps on `sim_cache` through the CLI."""
+    from click.testing import CliRunner
+
+    from cli import main
+
+    out = tmp_path_factory.mktemp("sim_run")
+    result = CliRunner().invoke(main, ["train", "--channels", "xycd", "--train", str(sim_cache), "--epochs", "1",
+                                       "--batch-size", "64", "--max-steps", "2", "--threads", "1",
+                                       "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return out / "last.pt"

@@ -78,7 +78,7 @@ def test_round_trip_real_h36m(tmp_path, shared_data, backend):
         assert_same(shard.read_all(), arrays)
         assert shard.dtype("frame_index") == np.int64 and shard.dtype("keypoints_2d") == np.float32
         a = shard.attrs
-        assert a["complete"] is True and a["format_version"] == 1 and a["n_frames"] == 696
+        assert a["complete"] is True and a["format_version"] == 2 and a["n_frames"] == 696
         assert a["action"] == "Walking 1" and a["intrinsics"] == attrs["intrinsics"]
         assert a["provenance"]["depth"] == "oracle" and a["depth_backend"]["kind"] == "metric"
         assert a["arrays"]["joints_3d_cam"]["shape"] == [696, 17, 3]
@@ -261,7 +261,7 @@ def test_writer_checks_across_batches_and_array_sets(tmp_path):
     ({"provenance": {"keypoints_2d": "real", "confidence": "real", "depth": "none"}}, "both must be 'none'"),
     ({"image_size": [1000]}, "image_size"),
     ({"fps": float("nan")}, "non-finite"),
-    ({"format_version": 2}, "format_version"),
+    ({"format_version": 3}, "format_version"),
     ({"action": "Walking 2"}, "does not match its attributes"),
 ])
 def test_writer_refuses_bad_attrs(tmp_path, change, message):

@@ -368,8 +368,11 @@ def test_3dpw_malformed_pickle(tmp_path):
     path = tmp_path / "sequenceFiles" / "test" / "downtown_test_00.pkl"
     with open(path, "wb") as f:
         pickle.dump({"sequence": "x", "jointPositions": [np.zeros((3, 72))]}, f, protocol=2)
+    adapter = get_dataset("3dpw", tmp_path)
+    bad = [r for r in adapter.list_sequences() if r.subject == "downtown_test_00"]  # listed, the others too
+    assert [r.action for r in bad] == ["actor0"]
     with pytest.raises(DatasetError, match=r"downtown_test_00\.pkl: missing keys \['cam_poses'"):
-        get_dataset("3dpw", tmp_path).list_sequences()
+        adapter.load(bad[0])                                             # it fails alone, naming itself
 
 
 def test_standardize_to_h36m():
@@ -498,8 +501,11 @@ def test_custom_camera_coords_and_errors(tmp_path):
     np.savez(tmp_path / "S" / "bad.npz", joints_3d=np.zeros((3, 17, 2)), skeleton="h36m17", units="mm",
              coords="camera", camera_names=["c"], f=[[1, 1]], c=[[0, 0]], image_size=[[2, 2]], fps=1)
     adapter = get_dataset("custom", tmp_path)
+    refs = adapter.list_sequences()            # one bad file does not hide the good ones ...
+    assert [r.key for r in refs] == ["custom/S/bad/unreadable", "custom/S/walk/cam"]
     with pytest.raises(DatasetError, match=r"bad\.npz: joints_3d \(h36m17\) has shape \(3, 17, 2\)"):
-        adapter.list_sequences()
+        adapter.load(refs[0])                  # ... it fails alone, naming itself
+    assert len(adapter.load(refs[1])) == 4
 
 
 def test_refs_are_small_and_picklable(tmp_path):

@@ -94,7 +94,7 @@ def test_resume_overwrite_and_config_conflict(cluster, videos, tmp_path):
     other = dataclasses.replace(cfg, depth="none")
     clash, _ = run_precompute("videos", videos, out, other, progress=False, log=None)
     assert clash["summary"]["shards"]["failed"] == 3
-    assert sum("another config_hash" in f["message"] for f in clash["failures"]) == 2
+    assert sum("made with another configuration (config_hash" in f["message"] for f in clash["failures"]) == 2
     replaced, _ = run_precompute("videos", videos, out, dataclasses.replace(other, overwrite=True),
                                  progress=False, log=None)
     assert replaced["summary"]["shards"]["written"] == 2
@@ -264,3 +264,24 @@ def test_workers_keep_glibc_malloc_defaults(cluster):
 
     with Client(cluster) as client:
         assert set(client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_")).values()) == {None}
+
+
+def test_concealed_decode_errors_are_counted_per_sequence(shared_data, tmp_path):
+    """A scrambled H.264 stream that FFmpeg still decodes (with errors concealed) is written,
+    and the report counts its concealed frames, per sequence and in the summary."""
+    root = tmp_path / "videos"
+    root.mkdir()
+    shutil.copy(shared_data / "videos" / "street_multi_person.mp4", root / "clean.mp4")
+    data = bytearray((shared_data / "videos" / "posetrack_000001.mp4").read_bytes())
+    rng = np.random.default_rng(0)
+    for off in range(data.find(b"mdat") + 2000, len(data) - 100, 3000):  # inside the coded frames
+        data[off:off + 20] = rng.integers(0, 256, 20, dtype=np.uint8).tobytes()
+    (root / "scrambled.mp4").write_bytes(bytes(data))
+    report, _ = run_precompute("videos", root, tmp_path / "cache", PrecomputeConfig(workers=0), progress=False,
+                               log=None)
+    seqs = {s["key"]: s for s in report["sequences"]}
+    assert seqs["videos/clean/video/0"]["concealed"] == 0
+    scrambled = seqs["videos/scrambled/video/0"]
+    assert scrambled["status"] == "written" and scrambled["concealed"] == 5 == scrambled["frames"]
+    assert "5 frames decoded with errors concealed" in scrambled["note"]
+    assert report["summary"]["frames_concealed"] == 5

@@ -132,8 +132,12 @@ def test_resume_keeps_good_shards_and_redoes_broken_or_stale_ones(shared_data, t
     assert again["shards"] == {"total": 4, "written": 1, "kept": 3, "failed": 0, "virtual": 0}
     assert checksums(tmp_path) == before
     assert again["mean_confidence"] == pytest.approx(first["mean_confidence"], abs=1e-4)
-    stale = simulate_dataset("h36m", shared_data, tmp_path, config=dataclasses.replace(cfg, seed=3),
-                             log=None, **SUBSET)
+    # another seed is another configuration: refused shard by shard, replaced only with overwrite
+    other = dataclasses.replace(cfg, seed=3)
+    refused = simulate_dataset("h36m", shared_data, tmp_path, config=other, log=None, **SUBSET)
+    assert refused["shards"]["failed"] == 4 and checksums(tmp_path) == before
+    assert all("another configuration" in e and "--overwrite" in e for e in refused["failures"])
+    stale = simulate_dataset("h36m", shared_data, tmp_path, config=other, overwrite=True, log=None, **SUBSET)
     assert stale["shards"]["written"] == 4
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
 
 import numpy as np
 import pytest
@@ -77,6 +78,26 @@ def test_resume_equals_uninterrupted(gt_cache, tmp_path):
         assert torch.equal(s["state_dict"][k], r["state_dict"][k]), k
     assert [h["train_loss_mm"] for h in s["history"]] == pytest.approx([h["train_loss_mm"] for h in r["history"]])
     assert r["scheduler"]["last_epoch"] == 2
+
+
+def test_resume_after_max_steps_continues_where_it_stopped(gt_cache, tmp_path):
+    straight = train(tiny_config(gt_cache, tmp_path / "straight", epochs=1), progress=False, log=lambda s: None)
+    cut = train(tiny_config(gt_cache, tmp_path / "split", epochs=1, max_steps=3), progress=False, log=lambda s: None)
+    c = load_checkpoint(cut.last)
+    assert (c["epochs_done"], c["step"], c["epoch_steps"]) == (0, 3, 3)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stray = tmp_path / "split" / f".last.pt.{dead.pid}.tmp"    # left by a writer that died
+    stray.write_bytes(b"partial")
+    logged = []
+    resumed = train(tiny_config(gt_cache, tmp_path / "split", epochs=1), resume=cut.last, progress=False,
+                    log=logged.append)
+    assert not stray.exists() and any(str(stray) in line for line in logged)
+    s, r = load_checkpoint(straight.last), load_checkpoint(resumed.last)
+    assert r["step"] == s["step"] > 3 and r["epochs_done"] == 1
+    for k in s["state_dict"]:                   # not replayed: the same weights as one straight epoch
+        assert torch.equal(s["state_dict"][k], r["state_dict"][k]), k
+    assert [h["train_loss_mm"] for h in r["history"]] == pytest.approx([h["train_loss_mm"] for h in s["history"]])
 
 
 def test_checkpoint_is_plain_data(gt_cache, tmp_path):

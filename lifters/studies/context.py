@@ -43,15 +43,20 @@ class StudyContext:
         want = {"config_hash": config_hash_of(config, dataset), "subjects": sorted(subjects),
                 "actions": sorted(actions) if actions else None}
         stamp = root / "study_stamp.json"
-        if stamp.exists() and (root / SUMMARY_NAME).exists():
+        old = {}
+        if stamp.exists():
             try:
-                if json.loads(stamp.read_text()) == want:
-                    return root
+                old = json.loads(stamp.read_text())
             except ValueError:
                 pass
+        if old == want and (root / SUMMARY_NAME).exists():
+            return root
+        # This cache belongs to the study: shards of the configuration it had before are replaced.
+        replace = bool(old) and old.get("config_hash") != want["config_hash"]
         self.log(f"simulating {dataset} {','.join(subjects)} -> {root}")
         summary = simulate_dataset(dataset, self.data_root, root, config=config, subjects=list(subjects),
-                                   actions=list(actions) if actions else None, workers=workers, log=None)
+                                   actions=list(actions) if actions else None, workers=workers,
+                                   overwrite=replace, log=None)
         if summary["shards"]["failed"]:
             raise RuntimeError(f"simulating {root}: {summary['shards']['failed']} shard(s) failed, e.g. "
                                f"{summary['failures'][:2]}")

@@ -37,6 +37,12 @@ class DepthBackend(ABC):
     def __init__(self, **params: Any):
         self.params = params
 
+    @classmethod
+    def required_extras(cls, **params: Any) -> tuple[str, ...]:
+        """Detector extras (see Detector.extras) this backend needs with `params`; checked when
+        a run is configured, before any model is built."""
+        return ()
+
     @abstractmethod
     def __call__(self, frames: np.ndarray, detections: Detections) -> DepthOutput:
         """`(n, H, W, 3)` uint8 RGB and their n detections -> DepthOutput."""

@@ -36,6 +36,10 @@ class LandmarkZDepth(DepthBackend):
         super().__init__(space=space, source=LANDMARK_SPACES[space][0], unit=LANDMARK_SPACES[space][1])
         self.version = "1"
 
+    @classmethod
+    def required_extras(cls, space: str = "world", **_) -> tuple[str, ...]:
+        return (LANDMARK_SPACES[space][0],) if space in LANDMARK_SPACES else ()
+
     def __call__(self, frames, detections: Detections) -> DepthOutput:
         extra = self.params["source"]
         if extra not in detections.extras:

@@ -3,7 +3,8 @@
 One task per shard: the dataset's real cameras, plus `views.num_views` virtual cameras per
 (subject, action) named `virtual-<k>`. Tasks run in a process pool; each shard's random numbers
 depend only on the seed and its key, so results do not depend on the number of workers or the
-order of completion. Resumable: a shard that verifies and carries the same config hash is kept.
+order of completion. Resume, conflicts (another seed or config: refused unless `overwrite`) and
+the expected-keys record follow the producers' shared policy, pipeline/produce.py.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 
+from pipeline.produce import CONFLICT, KEEP, after_race, conflict_error, decide, write_expected_keys
 from pipeline.skeleton import H36M17_JOINTS
 
 from .config import SimulateConfig
@@ -48,12 +50,13 @@ class TaskResult:
 
 def simulate_dataset(dataset: str, data_root: str | Path, out: str | Path, *,
                      config: SimulateConfig | None = None, subjects=None, split: str | None = None,
-                     actions=None, backend: str = "zarr", workers: int = 1,
+                     actions=None, backend: str = "zarr", workers: int = 1, overwrite: bool = False,
                      log: Callable[[str], None] | None = print) -> dict:
     """Simulate every selected sequence of `dataset` into shards under `out`; returns the summary
     (also written to `<out>/simulate_summary.json`).
 
-    `actions`: optional glob patterns on action names (e.g. ["Walking*"]).
+    `actions`: optional glob patterns on action names (e.g. ["Walking*"]). `overwrite`:
+    replace shards made with another configuration (otherwise those sequences fail).
     """
     from pipeline.sources.base import select_sequences
 
@@ -70,14 +73,15 @@ def simulate_dataset(dataset: str, data_root: str | Path, out: str | Path, *,
             seen.add(motion)
             tasks += [Task(dataset, str(data_root), r, k) for k in range(cfg.views.num_views)]
     out.mkdir(parents=True, exist_ok=True)
+    write_expected_keys(out, dataset, [task_key(t) for t in tasks])
     results: list[TaskResult] = []
     if workers <= 1:
         for i, task in enumerate(tasks):
-            results.append(run_task(task, cfg, str(out), backend))
+            results.append(run_task(task, cfg, str(out), backend, overwrite))
             _progress(log, i + 1, len(tasks), results[-1])
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(run_task, task, cfg, str(out), backend) for task in tasks]
+            futures = [pool.submit(run_task, task, cfg, str(out), backend, overwrite) for task in tasks]
             for i, fut in enumerate(futures):
                 results.append(fut.result())
                 _progress(log, i + 1, len(tasks), results[-1])
@@ -105,28 +109,43 @@ def _adapter(dataset: str, data_root: str):
     return _ADAPTERS[(dataset, data_root)]
 
 
-def run_task(task: Task, cfg: SimulateConfig, out: str, backend: str) -> TaskResult:
+def task_key(task: Task) -> str:
+    """The shard key a task writes."""
+    from cache import key_for
+
+    camera = f"virtual-{task.view}" if task.view >= 0 else str(task.ref.camera)
+    return key_for(task.dataset, str(task.ref.subject), str(task.ref.action), camera)
+
+
+def _kept(path: Path, key: str, cfg: SimulateConfig, virtual: bool, t0: float) -> TaskResult:
+    """The result of a key whose verified shard (same config hash) is kept."""
+    from cache import open_shard
+
+    with open_shard(path) as shard:
+        conf = shard.read("confidence")
+        fallback = cfg.keypoints == "real" and not virtual and shard.attrs["provenance"]["keypoints_2d"] != "real"
+    return TaskResult(key, "kept", len(conf), conf.astype(np.float64).sum(0), virtual, fallback,
+                      seconds=time.perf_counter() - t0)
+
+
+def run_task(task: Task, cfg: SimulateConfig, out: str, backend: str, overwrite: bool = False) -> TaskResult:
     """Make (or keep) one shard. Never raises: a failure becomes a result naming the sequence."""
-    from cache import key_for, open_shard, shard_path, verify_shard, write_shard
+    from cache import shard_path, write_shard
 
     t0 = time.perf_counter()
     ref = task.ref
     subject, action = str(ref.subject), str(ref.action)
     virtual = task.view >= 0
     camera = f"virtual-{task.view}" if virtual else str(ref.camera)
-    key = key_for(task.dataset, subject, action, camera)
+    key = task_key(task)
     try:
         chash = config_hash_of(cfg, task.dataset)
         path = shard_path(out, key, backend)
-        existing = path.exists()
-        if existing and verify_shard(path).ok:
-            with open_shard(path) as shard:
-                if shard.attrs.get("config_hash") == chash:
-                    conf = shard.read("confidence")
-                    fallback = (cfg.keypoints == "real" and not virtual
-                                and shard.attrs["provenance"]["keypoints_2d"] != "real")
-                    return TaskResult(key, "kept", len(conf), conf.astype(np.float64).sum(0), virtual,
-                                      fallback, seconds=time.perf_counter() - t0)
+        decision = decide(path, chash, overwrite)
+        if decision.action == KEEP:
+            return _kept(path, key, cfg, virtual, t0)
+        if decision.action == CONFLICT:
+            raise conflict_error(path, decision)
         seq = _adapter(task.dataset, task.data_root).load(ref)
         rng = shard_rng(cfg.seed, key)
         real_kp = None
@@ -151,7 +170,11 @@ def run_task(task: Task, cfg: SimulateConfig, out: str, backend: str) -> TaskRes
         attrs = shard_attrs(cfg, dataset=task.dataset, subject=subject, action=action, camera=camera,
                             cam=cam, image_size=image_size, fps=seq.fps, config_hash=chash,
                             real_keypoints=real_kp is not None, virtual=virtual)
-        write_shard(out, key, arrays, attrs, backend=backend, overwrite=existing)
+        try:
+            write_shard(out, key, arrays, attrs, backend=backend, overwrite=decision.overwrite)
+        except FileExistsError as e:  # another run committed this key meanwhile
+            after_race(path, chash, e)
+            return _kept(path, key, cfg, virtual, t0)
         conf = arrays["confidence"]
         return TaskResult(key, "written", len(conf), conf.astype(np.float64).sum(0), virtual, fallback,
                           seconds=time.perf_counter() - t0)

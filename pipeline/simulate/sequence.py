@@ -7,6 +7,7 @@ import zlib
 
 import numpy as np
 
+from cache.schema import FORMAT_VERSION
 from pipeline.cues import ordinal_depth
 
 from .config import SIMULATOR_VERSION, SimulateConfig
@@ -114,7 +115,7 @@ def shard_attrs(cfg: SimulateConfig, *, dataset: str, subject: str, action: str,
     asdict = dataclasses.asdict
     ordinals = {ordinal_name(b): "oracle" for b in cfg.ordinal_bins_mm}
     return {
-        "format_version": 1,
+        "format_version": FORMAT_VERSION,
         "dataset": str(dataset), "subject": str(subject), "action": str(action), "camera": str(camera),
         "image_size": [int(image_size[0]), int(image_size[1])],
         "intrinsics": cam.intrinsics(),

@@ -22,6 +22,7 @@ ARRAY_FIELDS = ("joints_3d", "R", "T", "f", "c", "k", "p", "image_size", "fps", 
                 "keypoints_2d", "keypoint_confidence")
 UNITS = {"mm": 1.0, "m": 1000.0}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+UNREADABLE_CAMERA = "unreadable"  # camera of the one sequence listed for a file that does not validate
 
 
 @register
@@ -55,7 +56,10 @@ class CustomAdapter(DatasetAdapter):
             subject = path.parent.name
             if subjects is not None and subject not in subjects:
                 continue
-            names = self._read(path)["camera_names"]
+            try:
+                names = self._read(path)["camera_names"]
+            except DatasetError:  # this file fails alone, when its sequence is loaded; the others run
+                names = [UNREADABLE_CAMERA]
             refs += [self.ref(subject, path.stem, name, str(path.relative_to(self.root))) for name in names]
         return refs
 

@@ -30,6 +30,7 @@ class FrameBatch:
     frames: np.ndarray        # (n, H, W, 3) uint8 RGB
     frame_index: np.ndarray   # (n,) int64, index in the source stream
     files: tuple[str, ...]    # the file each frame came from (one video, or one image per frame)
+    concealed: int = 0        # frames the decoder output with errors concealed (a damaged stream)
 
     def __len__(self) -> int:
         return len(self.frame_index)

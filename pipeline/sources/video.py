@@ -2,7 +2,9 @@
 
 Only one batch of frames is alive at a time. A file that cannot be opened, a packet that does
 not decode, or a stream that ends before the frame count in its header raises
-`FrameSourceError` naming the file and the frame, never a silent short sequence.
+`FrameSourceError` naming the file and the frame, never a silent short sequence. Frames that
+FFmpeg decodes with errors concealed (a damaged H.264 stream) are kept, and counted in
+`FrameBatch.concealed` so that the run report says which sequences had them.
 """
 from __future__ import annotations
 
@@ -118,7 +120,7 @@ def iter_video_batches(path: str | Path, batch_size: int = 16, frames: Sequence[
     size = (int(stream.codec_context.width), int(stream.codec_context.height))
     # A fresh batch array each time unless asked otherwise: the consumer may keep its frames.
     new_batch = lambda: np.empty((batch_size, size[1], size[0], 3), np.uint8)  # noqa: E731
-    buf, idx = new_batch(), []
+    buf, idx, concealed = new_batch(), [], 0
     i420 = None
     i = -1      # index of the last frame decoded
     k = 0       # next position in `wanted`
@@ -144,9 +146,10 @@ def iter_video_batches(path: str | Path, batch_size: int = 16, frames: Sequence[
                                                 f"{frame.width}x{frame.height}")
             i420 = _to_rgb(frame, buf[len(idx)], i420)
             idx.append(i)
+            concealed += bool(frame.is_corrupt)
             if len(idx) == batch_size:
-                yield FrameBatch(buf, np.asarray(idx, np.int64), (str(path),))
-                buf, idx = (buf if reuse_buffer else new_batch()), []
+                yield FrameBatch(buf, np.asarray(idx, np.int64), (str(path),), concealed)
+                buf, idx, concealed = (buf if reuse_buffer else new_batch()), [], 0
         if wanted is not None and k < len(wanted) and not allow_short:
             raise FrameSourceError(path, int(wanted[k]), f"frame requested but the video ends after "
                                                          f"{i + 1} frames")
@@ -154,6 +157,6 @@ def iter_video_batches(path: str | Path, batch_size: int = 16, frames: Sequence[
             raise FrameSourceError(path, i + 1, f"truncated: the header says {header_frames} frames "
                                                 f"but only {i + 1} could be decoded")
         if idx:
-            yield FrameBatch(buf[: len(idx)], np.asarray(idx, np.int64), (str(path),))
+            yield FrameBatch(buf[: len(idx)], np.asarray(idx, np.int64), (str(path),), concealed)
     finally:
         container.close()
