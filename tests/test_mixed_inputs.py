@@ -28,12 +28,18 @@ def train_args(*caches, channels="xycd", out):
 
 
 def test_training_on_two_depth_kinds_is_refused(gt_cache, sim_cache, tmp_path):
-    result = CliRunner().invoke(main, train_args(gt_cache, sim_cache, out=tmp_path / "T"))
+    # GT metric and simulated metric depth are one family (metres): they may train one channel
+    # together; landmark z is another family.
+    derived_shard(list_shards(sim_cache)[0], tmp_path / "lz", depth_backend={
+        "name": "simulated-landmark-z", "version": "1", "params": {}, "kind": "simulated_landmark_z"})
+    result = CliRunner().invoke(main, train_args(gt_cache, tmp_path / "lz", out=tmp_path / "T"))
     assert result.exit_code == 1
     line = result.output.strip().splitlines()[-1]
-    assert line.startswith("Error: shards mix depth kinds ['metric', 'simulated_metric'] (")
-    assert str(gt_cache) in line and str(sim_cache) in line
+    assert line.startswith("Error: shards mix depth families ['landmark_z', 'metric'] (")
+    assert str(gt_cache) in line and str(tmp_path / "lz") in line
     assert not (tmp_path / "T").exists()
+    ok = CliRunner().invoke(main, train_args(gt_cache, sim_cache, out=tmp_path / "T2"))
+    assert ok.exit_code == 0, ok.output
 
 
 def test_depth_channel_on_a_cache_without_depth_is_refused(sim_cache, tmp_path):
