@@ -6,14 +6,14 @@ or absent); reading is lazy (slices, batches, edge-padded windows).
 from .keys import BACKENDS, backend_of, key_for, sanitise_component, shard_path, validate_key
 from .reader import Shard, ShardError, open_shard
 from .schema import (DEPTH_FAMILIES, DEPTH_KINDS, FORMAT_VERSION, PROVENANCES, REQUIRED_ARRAYS, config_hash,
-                     depth_family, to_jsonable)
+                     depth_family, ordinal_array_name, to_jsonable)
 from .store import Cleaned, ShardWriter, clean_tmp, list_shards, stray_temps, write_shard
 from .verify import VerifyReport, verify_shard, verify_tree
 
 __all__ = [
     "BACKENDS", "Cleaned", "DEPTH_FAMILIES", "DEPTH_KINDS", "FORMAT_VERSION", "PROVENANCES", "REQUIRED_ARRAYS",
     "Shard", "ShardError", "ShardWriter", "VerifyReport",
-    "backend_of", "clean_tmp", "config_hash", "depth_family", "key_for", "list_shards", "open_shard",
+    "backend_of", "clean_tmp", "config_hash", "depth_family", "key_for", "list_shards", "open_shard", "ordinal_array_name",
     "sanitise_component", "shard_path", "stray_temps", "to_jsonable", "validate_key",
     "verify_shard", "verify_tree", "write_shard",
 ]

@@ -29,6 +29,12 @@ PROVENANCE_REQUIRED = ("keypoints_2d", "confidence", "depth")
 
 
 
+def ordinal_array_name(bin_mm: float) -> str:
+    """Name of the ORACLE ordinal-depth array for bins of `bin_mm` mm: 100 -> "ordinal_100mm",
+    2.5 -> "ordinal_2p5mm" (array names allow no ".")."""
+    return f"ordinal_{float(bin_mm):g}mm".replace(".", "p")
+
+
 def depth_family(kind: str) -> str:
     """The real kind a (possibly simulated) depth kind stands for: "simulated_metric" -> "metric"."""
     family = str(kind).removeprefix("simulated_")
@@ -48,7 +54,6 @@ REQUIRED_ARRAYS: dict[str, tuple[str, tuple]] = {
 KNOWN_OPTIONAL_ARRAYS: dict[str, tuple[str, tuple]] = {
     "joints_3d_cam": ("float32", (17, 3)),
     "depth_valid": ("bool", ("K",)),
-    "ordinal": ("float32", ("K",)),
 }
 ARRAY_SPECS = {**REQUIRED_ARRAYS, **KNOWN_OPTIONAL_ARRAYS}
 

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from cache import depth_family, list_shards, open_shard
+from cache import depth_family, list_shards, open_shard, ordinal_array_name
 from cache.store import is_shard_path
 from pipeline.cues import CodecConfig, CueCodec, ordinal_depth
 from pipeline.skeleton import flip_pairs
@@ -251,7 +251,7 @@ def needed_arrays(codec: CueCodec, with_target: bool, available: Sequence[str]) 
 
 
 def ordinal_name(codec: CueCodec) -> str:
-    return f"ordinal_{codec.config.ordinal_bin:g}mm"
+    return ordinal_array_name(codec.config.ordinal_bin)
 
 
 def encode_frames(codec: CueCodec, arrays: dict[str, np.ndarray], image_size) -> np.ndarray:

@@ -244,3 +244,29 @@ def test_missing_ground_truth_is_refused(tmp_path, plain_codec):
     assert len(list(WindowDataset(infos, plain_codec, WindowSpec(1), with_target=False))) == 3
     with pytest.raises(ValueError, match="fit"):
         WindowDataset(infos, CueCodec(CodecConfig(channels="xy")), WindowSpec(1), with_target=False)
+
+
+def test_the_loader_reads_the_ordinal_array_the_simulator_writes_for_any_bin():
+    """One name per bin, also for a fractional one (a 2.5 mm bin once read `ordinal_2.5mm` while
+    the simulator wrote `ordinal_2p5mm`, and the loader fell back to ground truth silently)."""
+    from pipeline.cues import CodecConfig, CueCodec
+    from pipeline.simulate import SimulateConfig
+    from pipeline.simulate.sequence import shard_attrs
+
+    from lifters.data import needed_arrays
+
+    for bin_mm in (2.5, 10.0, 100.0):
+        written = shard_attrs(SimulateConfig(ordinal_bins_mm=(bin_mm,)), dataset="h36m", subject="S1",
+                              action="A", camera="c", cam=_Cam(), image_size=(10, 10), fps=10, config_hash="x",
+                              real_keypoints=False, virtual=False)["provenance"]
+        codec = CueCodec(CodecConfig(channels="xyo", box_rescale=False, ordinal_bin=bin_mm))
+        (name,) = [n for n in needed_arrays(codec, False, list(written)) if n.startswith("ordinal")]
+        assert name in written
+
+
+class _Cam:
+    R = np.eye(3)
+    T = np.zeros(3)
+
+    def intrinsics(self):
+        return None

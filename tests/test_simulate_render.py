@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
+from cache import ordinal_array_name
 from pipeline.camera import Camera
 from pipeline.cues import sample_keypoint_depth
 from pipeline.simulate import BodyModel, SimulateConfig, keypoint_depth, shard_rng, simulate_view, visibility
 from pipeline.simulate.render import disc_rays, first_hit_depth, ray_capsule_depth, undistort
-from pipeline.simulate.sequence import ordinal_name
 from pipeline.skeleton import H36M17_JOINTS
 
 J = {name: i for i, name in enumerate(H36M17_JOINTS)}
@@ -149,8 +149,8 @@ def test_ordinal_arrays_match_hand_computed_bins():
         250: [0, 0, 0, 0, -1, 1, 0, 0, 0, 0, 0, 0, -1, 1, -1, 1, 0],
     }
     for b, want in expected.items():
-        np.testing.assert_array_equal(out[ordinal_name(b)][0], want)
-    assert ordinal_name(10) == "ordinal_10mm"  # the name lifters/data.py reads for a 10 mm bin
+        np.testing.assert_array_equal(out[ordinal_array_name(b)][0], want)
+    assert ordinal_array_name(10) == "ordinal_10mm" and ordinal_array_name(2.5) == "ordinal_2p5mm"
 
 
 def test_joint_off_the_image_gets_zero_confidence_and_nan_depth():

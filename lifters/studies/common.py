@@ -8,7 +8,6 @@ Nothing here knows about any particular study.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import math
 import os
@@ -20,14 +19,6 @@ from typing import Any, Iterable, Sequence
 from lifters.provenance import git_revision, machine_info
 
 SIZES = ("small", "full")
-
-
-def file_digest(path: str | os.PathLike, length: int = 12) -> str | None:
-    """Short SHA-256 of a file's bytes (None if it cannot be read): pins which data was used."""
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:length]
-    except OSError:
-        return None
 
 
 def reproduce_command(study: str, size: str, seed: int, data_root: str | os.PathLike,

@@ -32,7 +32,6 @@ class DepthBackend(ABC):
     version: str | None = None
     kind: str = "none"
     provenance: str = "real"
-    needs_frames: bool = True   # False: depth comes from the detections alone, frames unused
 
     def __init__(self, **params: Any):
         self.params = params

@@ -28,7 +28,6 @@ class LandmarkZDepth(DepthBackend):
 
     name = "landmark-z"
     kind = "landmark_z"
-    needs_frames = False
 
     def __init__(self, space: str = "world"):
         if space not in LANDMARK_SPACES:
@@ -57,7 +56,6 @@ class NoDepth(DepthBackend):
     name = "none"
     kind = "none"
     provenance = "none"
-    needs_frames = False
 
     def __init__(self):
         super().__init__()

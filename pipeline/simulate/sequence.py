@@ -7,6 +7,7 @@ import zlib
 
 import numpy as np
 
+from cache import ordinal_array_name
 from cache.schema import FORMAT_VERSION
 from pipeline.cues import ordinal_depth
 
@@ -66,7 +67,7 @@ def simulate_view(joints_3d_cam: np.ndarray, cam, image_size, cfg: SimulateConfi
         "joints_3d_cam": J.astype(np.float32),
     }
     for b in cfg.ordinal_bins_mm:
-        out[ordinal_name(b)] = ordinal_depth(J, b).astype(np.float32)
+        out[ordinal_array_name(b)] = ordinal_depth(J, b).astype(np.float32)
     out["visibility"] = vis.astype(np.float32)
     return out
 
@@ -85,10 +86,6 @@ def _simulated_depth(J: np.ndarray, kp: np.ndarray, cam, image_size, cfg: Simula
     depth = np.concatenate([p[0] for p in parts])
     valid = np.concatenate([p[1] for p in parts])
     return apply_depth_model(depth, rng, cfg.depth), valid
-
-
-def ordinal_name(bin_mm: float) -> str:
-    return f"ordinal_{float(bin_mm):g}mm".replace(".", "p")
 
 
 def person_box(uv: np.ndarray, image_size, pad: float = 0.1) -> np.ndarray:
@@ -113,7 +110,7 @@ def shard_attrs(cfg: SimulateConfig, *, dataset: str, subject: str, action: str,
                 virtual: bool) -> dict:
     """Shard attributes (cache/FORMAT.md section 3), every simulated cue labelled as such."""
     asdict = dataclasses.asdict
-    ordinals = {ordinal_name(b): "oracle" for b in cfg.ordinal_bins_mm}
+    ordinals = {ordinal_array_name(b): "oracle" for b in cfg.ordinal_bins_mm}
     return {
         "format_version": FORMAT_VERSION,
         "dataset": str(dataset), "subject": str(subject), "action": str(action), "camera": str(camera),

@@ -158,11 +158,6 @@ class DatasetAdapter:
     def load(self, ref: SequenceRef) -> Sequence:
         raise NotImplementedError
 
-    def iter_sequences(self, split: str | None = None, subjects=None):
-        """Load sequences one at a time (a generator: nothing is held between them)."""
-        for ref in self.list_sequences(split, subjects):
-            yield self.load(ref)
-
     def ref(self, subject: str, action: str, camera: str, source: str = "") -> SequenceRef:
         return SequenceRef(self.name, str(subject), str(action), str(camera), str(self.root), source)
 
