@@ -231,7 +231,12 @@ def cache_build_gt(dataset, data_root, out, subjects, split, actions, backend) -
 @click.option("--lr", type=float)
 @click.option("--lr-decay", type=float, help="Learning-rate factor applied after every epoch.")
 @click.option("--seed", type=int)
-@click.option("--device", help="cpu, cuda or cuda:N.")
+@click.option("--device", help="auto (default: CUDA when present), cpu, cuda or cuda:N (cuda = cuda:LOCAL_RANK "
+                                "under torchrun).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]),
+              help="Mixed precision (autocast; fp16 with loss scaling). Default fp32.")
+@click.option("--ddp-split", type=click.Choice(["batch", "shards"]),
+              help="Under torchrun: every rank slices the same global batch (exact, default) or reads its own shards.")
 @click.option("--threads", type=click.IntRange(min=1), help="Torch CPU threads (1 is fastest on a busy CPU).")
 @click.option("--num-workers", type=click.IntRange(min=0), help="DataLoader worker processes.")
 @click.option("--stride", type=click.IntRange(min=1), help="Frames between training windows.")
@@ -241,9 +246,11 @@ def cache_build_gt(dataset, data_root, out, subjects, split, actions, backend) -
               help="Continue from a checkpoint (last.pt) at its next epoch.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train_cmd(config_path, model, preset, channels, train_specs, train_subjects, val_specs, val_subjects, out,
-              epochs, batch_size, lr, lr_decay, seed, device, threads, num_workers, stride, flip, max_steps,
-              resume, quiet) -> None:
-    """Train a lifter on cached cue shards (streamed), writing checkpoints under --out."""
+              epochs, batch_size, lr, lr_decay, seed, device, precision, ddp_split, threads, num_workers, stride, flip,
+              max_steps, resume, quiet) -> None:
+    """Train a lifter on cached cue shards (streamed), writing checkpoints under --out.
+
+    Data-parallel: `torchrun --nproc_per_node N cli.py train ...` (pipeline/CLUSTER.md)."""
     from lifters.config import TrainConfig, apply_overrides, load_config
     from lifters.train import train
 
@@ -253,7 +260,7 @@ def train_cmd(config_path, model, preset, channels, train_specs, train_subjects,
                               train_subjects=train_subjects, val=list(val_specs), val_subjects=val_subjects,
                               out=out, epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay, seed=seed,
                               device=device, num_threads=threads, num_workers=num_workers, stride=stride,
-                              flip=flip, max_steps=max_steps)
+                              flip=flip, max_steps=max_steps, precision=precision, ddp_split=ddp_split)
         result = train(cfg, resume=resume, progress=not quiet, log=click.echo)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         raise click.ClickException(str(e)) from None

@@ -10,6 +10,10 @@ lowest training loss without a validation set), `config.yaml`, `history.json`.
 Resuming (`resume=last.pt`) continues at the next epoch with the saved weights, optimiser,
 scheduler and RNG state, and gives the same weights as an uninterrupted run on CPU. A run cut
 short inside an epoch (`max_steps`) resumes from the start of that epoch.
+
+Device, mixed precision and data-parallel ranks (under `torchrun`) are `lifters.distributed`'s:
+`device: auto` trains on CUDA when present; rank 0 alone writes the outputs above; a checkpoint
+resumes under any number of processes.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from torch.utils.data import DataLoader
 from .checkpoint import build_from_checkpoint, load_checkpoint, model_record, save_checkpoint
 from .config import TrainConfig, config_from_dict, config_to_dict, save_config
 from .data import ShardInfo, WindowDataset, WindowSpec, fit_codec, resolve_shards
+from .distributed import Runtime, shard_split_steps, unwrap
 
 
 @dataclass
@@ -57,12 +62,6 @@ def shard_summary(infos: list[ShardInfo]) -> dict[str, Any]:
             "subjects": sorted({i.subject for i in infos})}
 
 
-def _device(name: str) -> torch.device:
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available; use --device cpu")
-    return torch.device(name)
-
-
 def _validate(model, codec, infos, cfg: TrainConfig, device) -> float:
     from .evaluate import predict, score
 
@@ -74,9 +73,10 @@ def _validate(model, codec, infos, cfg: TrainConfig, device) -> float:
 def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = True,
           log: Callable[[str], None] = print) -> TrainResult:
     """Train as `cfg` says (see the module docstring); returns where the checkpoints went."""
-    device = _device(cfg.device)
+    rt = Runtime.start(cfg.device, cfg.precision, cfg.data.ddp_split)
+    device = rt.device
     out = Path(cfg.out)
-    ckpt = None
+    ckpt, d_run = None, cfg.data
     if resume is not None:
         ckpt = load_checkpoint(resume)
         saved = config_from_dict(ckpt["config"], where=f"{resume}: config")
@@ -84,6 +84,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         saved.optim.epochs, saved.out, saved.device = cfg.optim.epochs, cfg.out, cfg.device
         saved.num_threads, saved.data.num_workers = cfg.num_threads, cfg.data.num_workers
         saved.optim.max_steps = cfg.optim.max_steps
+        saved.precision, saved.data.ddp_split, saved.data.prefetch = cfg.precision, d_run.ddp_split, d_run.prefetch
         cfg = saved
     if cfg.num_threads:
         # On a shared CPU, fewer intra-op threads than cores avoids OpenMP spin-waiting (on a
@@ -105,6 +106,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
 
         model = build_model(cfg.model.name, codec.in_channels, num_joints, cfg.model.preset,
                             **cfg.model.overrides).to(device)
+    net = rt.wrap(model)   # what trains (DDP when distributed); `model` is what is saved
+    model = unwrap(net)
     optimizer = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=o.lr_decay)
     start_epoch, step, history = 0, 0, []
@@ -115,43 +118,61 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         torch.set_rng_state(ckpt["torch_rng"])
         start_epoch, step = int(ckpt["epochs_done"]), int(ckpt["step"])
         history, best = list(ckpt["history"]), dict(ckpt["best"])
+        if ckpt.get("scaler") and rt.scaler.is_enabled():
+            rt.scaler.load_state_dict(ckpt["scaler"])
+    if rt.rank:  # dropout masks differ per rank; rank 0 keeps the one-process random stream
+        torch.manual_seed(cfg.seed * 1009 + rt.rank)
     window = WindowSpec.for_model(model, train=True, stride=d.stride)
+    rank, world = rt.dataset_rank()
+    local_batch = rt.loader_batch(o.batch_size)
     dataset = WindowDataset(train_infos, codec, window, shuffle=True, flip=0.5 if d.flip else 0.0,
-                            batch_size=o.batch_size, drop_last=True, seed=cfg.seed,
+                            batch_size=local_batch, drop_last=True, seed=cfg.seed,
                             shuffle_buffer=d.shuffle_buffer, max_buffer_mb=d.max_buffer_mb,
-                            open_shards=d.open_shards, chunk_frames=d.chunk_frames)
+                            open_shards=d.open_shards, chunk_frames=d.chunk_frames, rank=rank, world_size=world)
+    # Pinned host memory lets batches copy to the GPU asynchronously (non_blocking below); workers
+    # keep `prefetch` batches each in flight so the GPU is not waiting on shard reads.
+    extra = {"prefetch_factor": d.prefetch} if d.num_workers else {}
     loader = DataLoader(dataset, batch_size=None, num_workers=d.num_workers,
-                        pin_memory=device.type == "cuda")
+                        pin_memory=device.type == "cuda", **extra)
     steps_per_epoch = dataset.num_windows() // o.batch_size
+    if world > 1:
+        steps_per_epoch = shard_split_steps(dataset, world, d.num_workers, local_batch)
     out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / "config.yaml")
+    if not rt.is_main:
+        log = _silent
+    else:
+        save_config(cfg, out / "config.yaml")
     base = {"config": config_to_dict(cfg), "model": model_record(model, cfg.model.name, cfg.model.preset),
             "codec": codec.state_dict(), "train_shards": shard_summary(train_infos)}
     log(f"training {cfg.model.name} ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
         f"channels {codec.config.channels}) on {len(train_infos)} shards / {dataset.num_windows()} windows, "
-        f"{steps_per_epoch} steps per epoch, device {device}")
+        f"{steps_per_epoch} steps per epoch, device {device}, {cfg.precision}"
+        + (f", {rt.world_size} processes ({rt.split} split)" if rt.distributed else ""))
     last, best_path = out / "last.pt", out / "best.pt"
     stop = False
     for epoch in range(start_epoch, o.epochs):
         dataset.set_epoch(epoch)
-        model.train()
+        if world > 1:
+            steps_per_epoch = shard_split_steps(dataset, world, d.num_workers, local_batch)
+        net.train()
         t0, loss_sum, n_batches, recent = time.time(), 0.0, 0, 0.0
         bar = loader
         if progress:
             from tqdm import tqdm
 
-            bar = tqdm(loader, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{o.epochs}", leave=False)
+            bar = tqdm(loader, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{o.epochs}", leave=False,
+                       disable=not rt.is_main)
         for batch in bar:
+            batch, factor = rt.local(batch)
             inputs = batch["inputs"].to(device, non_blocking=True)
             target = batch["target"].to(device, non_blocking=True)
-            loss = masked_mpjpe(model(inputs), target, batch["valid"].to(device))
+            with rt.autocast():
+                pred = net(inputs)
+            loss = masked_mpjpe(pred.float(), target, batch["valid"].to(device)) * factor
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if o.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip)
-            optimizer.step()
+            rt.step(loss, model, optimizer, o.grad_clip)
             step += 1
-            value = float(loss.detach())
+            value = rt.mean(float(loss.detach()))
             loss_sum += value
             recent = value if n_batches == 0 else 0.95 * recent + 0.05 * value
             n_batches += 1
@@ -159,6 +180,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
                 bar.set_postfix(loss_mm=f"{1000 * recent:.1f}")  # smoothed over the last ~20 steps
             if o.max_steps is not None and step >= o.max_steps:
                 stop = True
+                break
+            if n_batches == steps_per_epoch:  # "shards" split: the smallest rank's batches are done
                 break
         if n_batches == 0:
             raise RuntimeError(f"epoch {epoch}: no training batch (fewer windows than batch size {o.batch_size}?)")
@@ -168,7 +191,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
                   "complete": done}
         if done:
             scheduler.step()
-        if val_infos and ((epoch + 1) % cfg.val_every == 0 or epoch + 1 == o.epochs or stop):
+        if rt.is_main and val_infos and ((epoch + 1) % cfg.val_every == 0 or epoch + 1 == o.epochs or stop):
             record["val_mpjpe_mm"] = _validate(model, codec, val_infos, cfg, device)
         history.append(record)
         value = record.get(best["metric"])
@@ -178,11 +201,20 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         payload = {**base, "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
                    "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
                    "epochs_done": epoch + 1 if done else epoch, "step": step, "history": history, "best": best}
-        save_checkpoint(payload, last)
-        if improved or not best_path.exists():
-            save_checkpoint(payload, best_path)
-        (out / "history.json").write_text(json.dumps(history, indent=1))
+        if rt.scaler.is_enabled():
+            payload["scaler"] = rt.scaler.state_dict()
+        if rt.is_main:
+            save_checkpoint(payload, last)
+            if improved or not best_path.exists():
+                save_checkpoint(payload, best_path)
+            (out / "history.json").write_text(json.dumps(history, indent=1))
         log("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
         if stop:
             break
+    rt.barrier()   # no rank returns (and reads the checkpoint) before rank 0 has written it
+    rt.close()
     return TrainResult(out, last, best_path, history)
+
+
+def _silent(_: str) -> None:
+    """The log of ranks other than 0."""
