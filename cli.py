@@ -355,19 +355,54 @@ def study_list() -> None:
               help="Where the result pages go.")
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path("runs") / "experiments",
               show_default=True, help="Shared simulated caches and trained lifters (reused between runs).")
-def study_run(names, size, seed, data_root, out, work) -> None:
-    """Run studies by name (see `auglift study list`), or `all`."""
+@click.option("--device", help="Where lifters train and are evaluated: auto (CUDA when present), cpu, cuda. "
+                               "Default: cpu for --size small, auto for full.")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Run the trainings and evaluations as tasks on a local Dask cluster of this many workers.")
+@click.option("--gpus", is_flag=True, help="Tasks ask for the worker resource GPU=1; a local cluster gets one "
+                                           "worker per visible GPU (--workers defaults to their number).")
+@click.option("--scheduler", metavar="ADDRESS", help="Run the tasks on an existing Dask scheduler.")
+@click.option("--part", metavar="I/N", help="Job arrays without a scheduler: train every N-th lifter from the I-th "
+                                            "here; the last part to finish writes the pages.")
+@click.option("--prepare", is_flag=True, help="Only make the caches and list the trainings (before a job array).")
+@click.option("--dashboard", metavar="ADDRESS", is_flag=False, flag_value=":8787",
+              help="Start the local cluster's Dask dashboard (default :8787) and print its address.")
+def study_run(names, size, seed, data_root, out, work, device, workers, gpus, scheduler, part, prepare,
+              dashboard) -> None:
+    """Run studies by name (see `auglift study list`), or `all`; optionally as Dask tasks."""
     from lifters.studies import STUDIES, run_all
 
     names = list(STUDIES) if "all" in names else list(names)
     unknown = [n for n in names if n not in STUDIES]
     if unknown:
         raise click.BadParameter(f"unknown study {unknown}; known: {', '.join(STUDIES)} or all", param_hint="NAMES")
-    status = run_all(size, seed, only=names, data_root=data_root, out=out, work=work, log=click.echo)
+    common = dict(data_root=data_root, out=out, work=work, device=device, log=click.echo)
+    try:
+        if workers or scheduler or gpus or part or prepare:
+            status = _study_grid(names, size, seed, common, workers, gpus, scheduler, part, prepare, dashboard)
+        else:
+            status = run_all(size, seed, only=names, **common)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        raise click.ClickException(str(e)) from None
     for name, state in status.items():
         click.echo(f"{name:<16} {state}")
-    if any(state != "ok" for state in status.values()):
+    if any(state.startswith("FAILED") for state in status.values()):
         raise SystemExit(1)
+
+
+def _study_grid(names, size, seed, common, workers, gpus, scheduler, part, prepare, dashboard) -> dict:
+    from lifters.studies.grid import run_grid
+    from pipeline.graph import dask_client
+    from pipeline.precompute import parse_part
+
+    if part or prepare:
+        return run_grid(names, size, seed, part=parse_part(part) if part else None, gpus=gpus,
+                        prepare_only=prepare, **common)["status"]
+    n_workers = (workers or 0) if gpus else (workers or 2)   # 0 with --gpus: one per GPU
+    with dask_client(n_workers, scheduler, gpu=gpus, dashboard=dashboard,
+                     log=click.echo) as client:
+        return run_grid(names, size, seed, client=client, gpus=gpus, **common)["status"]
+
 
 if __name__ == "__main__":
     main()

@@ -204,9 +204,11 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         if rt.scaler.is_enabled():
             payload["scaler"] = rt.scaler.state_dict()
         if rt.is_main:
-            save_checkpoint(payload, last)
+            # best before last: a run killed between the two redoes this epoch and rewrites best.pt
+            # the same, while the other order could leave a best.pt older than last.pt's record.
             if improved or not best_path.exists():
                 save_checkpoint(payload, best_path)
+            save_checkpoint(payload, last)
             (out / "history.json").write_text(json.dumps(history, indent=1))
         log("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
         if stop:

@@ -258,9 +258,11 @@ def _failure(key, file, frame, e: BaseException, message: str | None = None):
 
 # ------------------------------------------------------------------------------- the executor
 def run_tasks(jobs: list, spec: dict, *, workers: int = 2, scheduler: str | None = None, gpu: bool = False,
-              progress: bool = True, on_result: Callable[[SequenceResult], None] | None = None
+              progress: bool = True, on_result: Callable[[SequenceResult], None] | None = None,
+              dashboard: str | None = None, log: Callable[[str], None] | None = None
               ) -> tuple[list[SequenceResult], int]:
-    """Run every job; returns (results in job order, number of workers that served the run)."""
+    """Run every job; returns (results in job order, number of workers that served the run).
+    `dashboard`/`log`: see `dask_client`."""
     from tqdm.auto import tqdm
 
     total_frames = sum(j.n_frames or 0 for j in jobs) if all(j.n_frames for j in jobs) else None
@@ -282,7 +284,7 @@ def run_tasks(jobs: list, spec: dict, *, workers: int = 2, scheduler: str | None
                     done(process_sequence(job, spec))
             n_workers = 1
         else:
-            n_workers = _run_dask(jobs, spec, workers, scheduler, gpu, done)
+            n_workers = _run_dask(jobs, spec, workers, scheduler, gpu, done, dashboard, log)
     finally:
         for b in bars:
             b.close()
@@ -298,32 +300,88 @@ def longest_first(jobs: list) -> list[int]:
     return [j.n_frames or unknown for j in jobs]
 
 
-def local_cluster(workers: int, threads: int = 1, gpu: bool = False, dask_config: dict | None = None):
-    """The LocalCluster precompute starts: `workers` processes x 1 task thread, models pinned to
-    `threads` threads, quiet monitoring, the GPU resource when asked (all on cuda:0).
-    `dask_config` overrides entries of QUIET_DASK_CONFIG (benchmarks' A/B runs)."""
+def local_cluster(workers: int, threads: int = 1, gpu: bool = False, dask_config: dict | None = None,
+                  gpus: list[str] | None = None, dashboard: str | None = None):
+    """The LocalCluster precompute and the study grid start: `workers` processes x 1 task thread,
+    models pinned to `threads` threads, quiet monitoring, the GPU resource when asked.
+
+    `gpus`: CUDA device ids; worker i sees only `gpus[i % len(gpus)]` (CUDA_VISIBLE_DEVICES), so
+    `cuda` in a task is that worker's own GPU (one worker per GPU when workers == len(gpus)).
+    Without it every GPU worker uses cuda:0. `dashboard`: address of the Dask dashboard (":8787",
+    ":0" for any free port; needs bokeh), None = off. `dask_config` overrides entries of
+    QUIET_DASK_CONFIG (benchmarks' A/B runs)."""
     import dask
-    from distributed import LocalCluster
+    from distributed import LocalCluster, Nanny
 
     env = {v: str(threads) for v in _THREAD_VARS}
+    resources = {"GPU": 1} if gpu else None
     with dask.config.set({**QUIET_DASK_CONFIG, **(dask_config or {})}):  # read as the cluster starts
-        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                            resources={"GPU": 1} if gpu else None, env=env, silence_logs=40)
+        cluster = LocalCluster(n_workers=0 if gpus else workers, threads_per_worker=1, processes=True,
+                               dashboard_address=dashboard, resources=resources, env=env, silence_logs=40)
+        if gpus:
+            # One worker spec per device: LocalCluster gives all its workers the same environment.
+            for i in range(workers):
+                cluster.worker_spec[f"gpu{i}"] = {"cls": Nanny, "options": {
+                    "nthreads": 1, "resources": resources, "silence_logs": 40,
+                    "env": {**env, "CUDA_VISIBLE_DEVICES": str(gpus[i % len(gpus)])}}}
+            cluster.sync(cluster._correct_state)
+            cluster.wait_for_workers(workers)
+        return cluster
 
 
-def _run_dask(jobs: list, spec: dict, workers: int, scheduler: str | None, gpu: bool,
-              done: Callable[[SequenceResult], None]) -> int:
-    import uuid
+def cuda_devices() -> list[str]:
+    """The CUDA devices this process may use (CUDA_VISIBLE_DEVICES order), [] without CUDA."""
+    try:
+        import torch
+    except ImportError:
+        return []
+    if not torch.cuda.is_available():
+        return []
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids = [v.strip() for v in visible.split(",") if v.strip()] if visible else []
+    return ids[: torch.cuda.device_count()] or [str(i) for i in range(torch.cuda.device_count())]
 
-    from distributed import Client, as_completed
+
+@contextlib.contextmanager
+def dask_client(workers: int, scheduler: str | None = None, threads: int = 1, gpu: bool = False,
+                dashboard: str | None = None, log: Callable[[str], None] | None = None):
+    """A Client on an existing scheduler, or on a local cluster that lives as long as the block.
+
+    A local cluster with `gpu` runs one worker per visible CUDA device (`workers` = 0 means as many
+    workers as devices); `dashboard` switches its dashboard on, and `log` gets its address."""
+    from distributed import Client
 
     cluster = None
     if scheduler is None:
-        cluster = local_cluster(workers, spec["threads"], gpu)
+        gpus = cuda_devices() if gpu else []
+        if gpu and not workers:
+            workers = max(1, len(gpus))
+        cluster = local_cluster(workers, threads, gpu, gpus=gpus or None, dashboard=dashboard)
         client = Client(cluster)
     else:
         client = Client(scheduler)
     try:
+        if log is not None and dashboard is not None:
+            import importlib.util
+
+            plots = importlib.util.find_spec("bokeh") is not None
+            log(f"Dask dashboard: {client.dashboard_link}" + ("" if plots or cluster is None else
+                                                              " (its plots need `pip install bokeh`)"))
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _run_dask(jobs: list, spec: dict, workers: int, scheduler: str | None, gpu: bool,
+              done: Callable[[SequenceResult], None], dashboard: str | None = None,
+              log: Callable[[str], None] | None = None) -> int:
+    import uuid
+
+    from distributed import as_completed
+
+    with dask_client(workers, scheduler, spec["threads"], gpu, dashboard, log) as client:
         n_workers = max(1, len(client.scheduler_info()["workers"]))
         run_id = uuid.uuid4().hex[:8]
         resources = {"GPU": 1} if gpu else None
@@ -345,10 +403,6 @@ def _run_dask(jobs: list, spec: dict, workers: int, scheduler: str | None, gpu: 
             done(r)
             fut.release()
         return n_workers
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def spec_for(config, out: str | Path, config_hash: str) -> dict:

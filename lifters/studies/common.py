@@ -22,6 +22,10 @@ from lifters.provenance import git_revision, machine_info
 SIZES = ("small", "full")
 
 
+class PlanComplete(Exception):
+    """Ends a study's planning pass where it first needs its trained checkpoints (grid.py)."""
+
+
 def file_digest(path: str | os.PathLike, length: int = 12) -> str | None:
     """Short SHA-256 of a file's bytes (None if it cannot be read): pins which data was used."""
     try:
