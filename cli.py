@@ -143,15 +143,18 @@ def simulate(dataset, data_root, out, subjects, split, actions, config_path, vir
 @click.option("--workers", type=click.IntRange(min=0), help="Local Dask worker processes (default 2; 0 = inline).")
 @click.option("--threads", type=click.IntRange(min=1), help="Threads per worker for each model (default 1).")
 @click.option("--scheduler", metavar="ADDRESS", help="Attach to a running Dask scheduler instead of a local cluster.")
-@click.option("--gpu", is_flag=True, default=None, help="Run models on CUDA; tasks request the worker resource GPU=1.")
+@click.option("--gpu", is_flag=True, default=None, help="Run models on CUDA; tasks request the worker resource GPU=1; "
+                                                      "local workers are spread over the visible GPUs, one each.")
 @click.option("--overwrite", is_flag=True, default=None, help="Redo shards that already exist and verify.")
 @click.option("--part", metavar="I/N", help="Only part I of N (0-based) of the sequences, for job arrays.")
 @click.option("--split", type=click.Choice(["train", "test"]), help="Adapters: only this split's subjects.")
 @click.option("--subjects", help="Adapters: comma-separated subjects.")
+@click.option("--dashboard", metavar="ADDRESS", is_flag=False, flag_value=":8787",
+              help="Start the local cluster's Dask dashboard (default :8787) and print its address.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def precompute_cmd(dataset, data_root, root, out, config_path, detector, detector_params, depth, depth_params,
                    allow_download, person, batch_size, backend, workers, threads, scheduler, gpu, overwrite, part,
-                   split, subjects, quiet) -> None:
+                   split, subjects, dashboard, quiet) -> None:
     """Raw frames -> cached (x, y, c, d) shards via the Dask stage graph (resumable)."""
     import dataclasses
     import sys
@@ -182,7 +185,7 @@ def precompute_cmd(dataset, data_root, root, out, config_path, detector, detecto
         frames_root = root or default_root(dataset, data_root)
         subj = [s.strip() for s in subjects.split(",") if s.strip()] if subjects else None
         report, _ = run_precompute(dataset, frames_root, out, cfg, split=split, subjects=subj, progress=not quiet,
-                                   command="auglift " + shlex.join(sys.argv[1:]), log=click.echo)
+                                   command="auglift " + shlex.join(sys.argv[1:]), log=click.echo, dashboard=dashboard)
     except (ValueError, FileNotFoundError, ImportError) as e:
         raise click.ClickException(str(e)) from None
     if report["summary"]["shards"]["failed"]:

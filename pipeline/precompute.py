@@ -136,9 +136,10 @@ def write_expected_keys(out: str | Path, dataset: str, keys: list[str]) -> Path:
 
 def run_precompute(dataset: str, root: str | Path, out: str | Path, config: PrecomputeConfig | None = None, *,
                    split: str | None = None, subjects: list[str] | None = None, progress: bool = True,
-                   command: str | None = None, log: Callable[[str], None] | None = print
-                   ) -> tuple[dict, Path]:
+                   command: str | None = None, log: Callable[[str], None] | None = print,
+                   dashboard: str | None = None) -> tuple[dict, Path]:
     """Precompute the shards of `dataset` (frames under `root`) into the cache root `out`.
+    `dashboard`: the local cluster's Dask dashboard address (":8787"), printed by `log`.
 
     Returns (report, report path). Sequences that fail are in `report["failures"]`; the run
     itself only raises for problems that concern every sequence (bad config, no sequences).
@@ -168,7 +169,8 @@ def run_precompute(dataset: str, root: str | Path, out: str | Path, config: Prec
         log(f"precompute {dataset}: {len(mine)} sequences{part} -> {out} [{cfg.detector} + {cfg.depth}, "
             f"{where}, config {chash}]")
     results, n_workers = run_tasks(mine, spec_for(cfg, out, chash), workers=cfg.workers,
-                                   scheduler=cfg.scheduler, gpu=cfg.gpu, progress=progress)
+                                   scheduler=cfg.scheduler, gpu=cfg.gpu, progress=progress, dashboard=dashboard,
+                                   log=log)
     wall = time.perf_counter() - t0
     run_config = {**dataclasses.asdict(cfg), "model_spec": cfg.model_spec(), "content": content,
                   "dataset": dataset, "root": str(root), "split": split, "subjects": subjects}
