@@ -18,7 +18,7 @@ $(BIN)/python:
 setup: $(BIN)/python
 	# The pinned CPU build first: an unpinned torch would resolve to a multi-GB CUDA wheel.
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,onnx]'
 	# mediapipe 0.10.21 carries the only offline pose weights (BlazePose). Its metadata asks
 	# for jax, sentencepiece and sounddevice, which pose inference never imports, and for
 	# numpy<2 / protobuf<5, which pyproject already pins; --no-deps keeps the resolver from
