@@ -145,6 +145,9 @@ bench:
 	$(BIN)/auglift simulate --dataset h36m --data-root $(DATA) --out $(BENCH_CACHE) --workers 2
 	$(BIN)/python bench/bench_stream.py --cache $(BENCH_CACHE)
 	$(BIN)/python bench/bench_simulate.py --data-root $(DATA)
+	$(BIN)/python bench/bench_train.py
+	$(BIN)/python bench/bench_depth.py
+	$(BIN)/python bench/gpu_check.py $(if $(GPU),,--tiny)   # GPU=1 on a GPU machine: the real sizes
 
 clean:
 	rm -rf runs .pytest_cache
