@@ -395,7 +395,7 @@ def study_run(names, size, seed, data_root, out, work, device, workers, gpus, sc
 
 def _study_grid(names, size, seed, common, workers, gpus, scheduler, part, prepare, dashboard) -> dict:
     from lifters.studies.grid import run_grid
-    from pipeline.graph import dask_client
+    from pipeline.cluster import dask_client
     from pipeline.precompute import parse_part
 
     if part or prepare:

@@ -69,7 +69,7 @@ def kill_a_training_worker(client, work: Path, stop: threading.Event) -> dict:
 def test_grid_on_two_workers_matches_sequential_and_survives_a_killed_worker(sequential, shared_data, tmp_path):
     from distributed import Client
 
-    from pipeline.graph import local_cluster
+    from pipeline.cluster import local_cluster
 
     seq_data, seq_md = page(sequential / "out", sequential / "work")
     work, out = tmp_path / "work", tmp_path / "out"
