@@ -25,6 +25,7 @@ sizes (they never are on GPUs). Checkpoints, config and history are written by r
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -129,7 +130,9 @@ class Runtime:
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
         if world > 1 and not dist.is_initialized():
-            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+            # Rank 0 validates and writes checkpoints while the others wait in their next
+            # collective: allow that longer than NCCL's 10-minute default.
+            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", timeout=datetime.timedelta(hours=2))
         rt = cls(dev, precision, rank if world > 1 else 0, world, local if world > 1 else 0, split)
         # fp16 needs loss scaling (its exponent range underflows small gradients); bf16 does not.
         rt.scaler = torch.amp.GradScaler(dev.type, enabled=precision == "fp16")
