@@ -143,3 +143,17 @@ def tiny_config_train():
     cfg = TrainConfig()
     cfg.data.train = ["somewhere"]
     return cfg
+
+
+def test_cli_study_grid_options(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import main
+
+    bad = CliRunner().invoke(main, ["study", "run", "cross_input", "--part", "3/2", "--work", str(tmp_path)])
+    assert bad.exit_code != 0 and "need 0 <= i < N" in bad.output
+    helptext = CliRunner().invoke(main, ["study", "run", "--help"]).output
+    for option in ("--workers", "--gpus", "--scheduler", "--part", "--prepare", "--dashboard", "--device"):
+        assert option in helptext
+    train_help = CliRunner().invoke(main, ["train", "--help"]).output
+    assert "--precision" in train_help and "--ddp-split" in train_help
