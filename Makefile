@@ -18,7 +18,7 @@ $(BIN)/python:
 setup: $(BIN)/python
 	# The pinned CPU build first: an unpinned torch would resolve to a multi-GB CUDA wheel.
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,onnx]'
 	# mediapipe 0.10.21 carries the only offline pose weights (BlazePose). Its metadata asks
 	# for jax, sentencepiece and sounddevice, which pose inference never imports, and for
 	# numpy<2 / protobuf<5, which pyproject already pins; --no-deps keeps the resolver from
@@ -157,6 +157,9 @@ bench:
 	$(BIN)/auglift simulate --dataset h36m --data-root $(DATA) --out $(BENCH_CACHE) --workers 2
 	$(BIN)/python bench/bench_stream.py --cache $(BENCH_CACHE)
 	$(BIN)/python bench/bench_simulate.py --data-root $(DATA)
+	$(BIN)/python bench/bench_train.py
+	$(BIN)/python bench/bench_depth.py
+	$(BIN)/python bench/gpu_check.py $(if $(GPU),,--tiny)   # GPU=1 on a GPU machine: the real sizes
 
 # The simulator's landmark-z model fitted to real BlazePose output on the real sample frames
 # (the fit behind DepthNoiseConfig's lz_* defaults) -> results/landmark_z_calibration.md|json.

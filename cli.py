@@ -215,16 +215,19 @@ def calibrate_cmd(model, data_root, out, work, seed) -> None:
 @click.option("--workers", type=click.IntRange(min=0), help="Local Dask worker processes (default 2; 0 = inline).")
 @click.option("--threads", type=click.IntRange(min=1), help="Threads per worker for each model (default 1).")
 @click.option("--scheduler", metavar="ADDRESS", help="Attach to a running Dask scheduler instead of a local cluster.")
-@click.option("--gpu", is_flag=True, default=None, help="Run models on CUDA; tasks request the worker resource GPU=1.")
+@click.option("--gpu", is_flag=True, default=None, help="Run models on CUDA; tasks request the worker resource GPU=1; "
+                                                      "local workers are spread over the visible GPUs, one each.")
 @click.option("--overwrite", is_flag=True, default=None,
               help="Replace shards that already exist and verify (also those made with another configuration).")
 @click.option("--part", metavar="I/N", help="Only part I of N (0-based) of the sequences, for job arrays.")
 @click.option("--split", type=click.Choice(["train", "test"]), help="Adapters: only this split's subjects.")
 @click.option("--subjects", help="Adapters: comma-separated subjects.")
+@click.option("--dashboard", metavar="ADDRESS", is_flag=False, flag_value=":8787",
+              help="Start the local cluster's Dask dashboard (default :8787) and print its address.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def precompute_cmd(dataset, data_root, root, out, config_path, detector, detector_params, depth, depth_params,
                    allow_download, person, people, subject_track, batch_size, backend, workers, threads, scheduler,
-                   gpu, overwrite, part, split, subjects, quiet) -> None:
+                   gpu, overwrite, part, split, subjects, dashboard, quiet) -> None:
     """Raw frames -> cached (x, y, c, d) shards via the Dask stage graph (resumable)."""
     import dataclasses
     import sys
@@ -256,7 +259,7 @@ def precompute_cmd(dataset, data_root, root, out, config_path, detector, detecto
         frames_root = root or default_root(dataset, data_root)
         subj = [s.strip() for s in subjects.split(",") if s.strip()] if subjects else None
         report, _ = run_precompute(dataset, frames_root, out, cfg, split=split, subjects=subj, progress=not quiet,
-                                   command="auglift " + shlex.join(sys.argv[1:]), log=click.echo)
+                                   command="auglift " + shlex.join(sys.argv[1:]), log=click.echo, dashboard=dashboard)
     except (ValueError, FileNotFoundError, ImportError) as e:
         raise click.ClickException(one_line(e)) from None
     if report["summary"]["shards"]["failed"]:
@@ -307,7 +310,12 @@ def cache_build_gt(dataset, data_root, out, subjects, split, actions, backend, o
 @click.option("--lr", type=float)
 @click.option("--lr-decay", type=float, help="Learning-rate factor applied after every epoch.")
 @click.option("--seed", type=int)
-@click.option("--device", help="cpu, cuda or cuda:N.")
+@click.option("--device", help="auto (default: CUDA when present), cpu, cuda or cuda:N (cuda = cuda:LOCAL_RANK "
+                                "under torchrun).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]),
+              help="Mixed precision (autocast; fp16 with loss scaling). Default fp32.")
+@click.option("--ddp-split", type=click.Choice(["batch", "shards"]),
+              help="Under torchrun: every rank slices the same global batch (exact, default) or reads its own shards.")
 @click.option("--threads", type=click.IntRange(min=1), help="Torch CPU threads (1 is fastest on a busy CPU).")
 @click.option("--num-workers", type=click.IntRange(min=0), help="DataLoader worker processes.")
 @click.option("--stride", type=click.IntRange(min=1), help="Frames between training windows.")
@@ -317,9 +325,11 @@ def cache_build_gt(dataset, data_root, out, subjects, split, actions, backend, o
               help="Continue from a checkpoint (last.pt) at its next epoch.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train_cmd(config_path, model, preset, channels, train_specs, train_subjects, val_specs, val_subjects, out,
-              epochs, batch_size, lr, lr_decay, seed, device, threads, num_workers, stride, flip, max_steps,
-              resume, quiet) -> None:
-    """Train a lifter on cached cue shards (streamed), writing checkpoints under --out."""
+              epochs, batch_size, lr, lr_decay, seed, device, precision, ddp_split, threads, num_workers, stride, flip,
+              max_steps, resume, quiet) -> None:
+    """Train a lifter on cached cue shards (streamed), writing checkpoints under --out.
+
+    Data-parallel: `torchrun --nproc_per_node N cli.py train ...` (pipeline/CLUSTER.md)."""
     from lifters.config import TrainConfig, apply_overrides, load_config
     from lifters.train import train
 
@@ -329,7 +339,7 @@ def train_cmd(config_path, model, preset, channels, train_specs, train_subjects,
                               train_subjects=train_subjects, val=list(val_specs), val_subjects=val_subjects,
                               out=out, epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay, seed=seed,
                               device=device, num_threads=threads, num_workers=num_workers, stride=stride,
-                              flip=flip, max_steps=max_steps)
+                              flip=flip, max_steps=max_steps, precision=precision, ddp_split=ddp_split)
         result = train(cfg, resume=resume, progress=not quiet, log=click.echo)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         raise click.ClickException(one_line(e)) from None
@@ -479,19 +489,54 @@ def study_list() -> None:
               help="Where the result pages go.")
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path("runs") / "experiments",
               show_default=True, help="Shared simulated caches and trained lifters (reused between runs).")
-def study_run(names, size, seed, data_root, out, work) -> None:
-    """Run studies by name (see `auglift study list`), or `all`."""
+@click.option("--device", help="Where lifters train and are evaluated: auto (CUDA when present), cpu, cuda. "
+                               "Default: cpu for --size small, auto for full.")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Run the trainings and evaluations as tasks on a local Dask cluster of this many workers.")
+@click.option("--gpus", is_flag=True, help="Tasks ask for the worker resource GPU=1; a local cluster gets one "
+                                           "worker per visible GPU (--workers defaults to their number).")
+@click.option("--scheduler", metavar="ADDRESS", help="Run the tasks on an existing Dask scheduler.")
+@click.option("--part", metavar="I/N", help="Job arrays without a scheduler: train every N-th lifter from the I-th "
+                                            "here; the last part to finish writes the pages.")
+@click.option("--prepare", is_flag=True, help="Only make the caches and list the trainings (before a job array).")
+@click.option("--dashboard", metavar="ADDRESS", is_flag=False, flag_value=":8787",
+              help="Start the local cluster's Dask dashboard (default :8787) and print its address.")
+def study_run(names, size, seed, data_root, out, work, device, workers, gpus, scheduler, part, prepare,
+              dashboard) -> None:
+    """Run studies by name (see `auglift study list`), or `all`; optionally as Dask tasks."""
     from lifters.studies import STUDIES, run_all
 
     names = list(STUDIES) if "all" in names else list(names)
     unknown = [n for n in names if n not in STUDIES]
     if unknown:
         raise click.BadParameter(f"unknown study {unknown}; known: {', '.join(STUDIES)} or all", param_hint="NAMES")
-    status = run_all(size, seed, only=names, data_root=data_root, out=out, work=work, log=click.echo)
+    common = dict(data_root=data_root, out=out, work=work, device=device, log=click.echo)
+    try:
+        if workers or scheduler or gpus or part or prepare:
+            status = _study_grid(names, size, seed, common, workers, gpus, scheduler, part, prepare, dashboard)
+        else:
+            status = run_all(size, seed, only=names, **common)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        raise click.ClickException(str(e)) from None
     for name, state in status.items():
         click.echo(f"{name:<16} {state}")
-    if any(state != "ok" for state in status.values()):
+    if any(state.startswith("FAILED") for state in status.values()):
         raise SystemExit(1)
+
+
+def _study_grid(names, size, seed, common, workers, gpus, scheduler, part, prepare, dashboard) -> dict:
+    from lifters.studies.grid import run_grid
+    from pipeline.cluster import dask_client
+    from pipeline.precompute import parse_part
+
+    if part or prepare:
+        return run_grid(names, size, seed, part=parse_part(part) if part else None, gpus=gpus,
+                        prepare_only=prepare, **common)["status"]
+    n_workers = (workers or 0) if gpus else (workers or 2)   # 0 with --gpus: one per GPU
+    with dask_client(n_workers, scheduler, gpu=gpus, dashboard=dashboard,
+                     log=click.echo) as client:
+        return run_grid(names, size, seed, client=client, gpus=gpus, **common)["status"]
+
 
 if __name__ == "__main__":
     main()

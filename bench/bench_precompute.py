@@ -154,7 +154,8 @@ class DaskGraph:
     def __init__(self, spec: dict, workers: int, dask_malloc_trim: bool = False):
         from distributed import Client, wait
 
-        from pipeline.graph import get_models, local_cluster
+        from pipeline.cluster import local_cluster
+        from pipeline.graph import get_models
 
         t0 = time.perf_counter()
         # Dask's own default, which `auglift precompute` removes (see pipeline/CLUSTER.md).

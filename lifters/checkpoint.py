@@ -12,6 +12,7 @@ new shards and to know what it was trained on:
     train_shards  {count, frames, keys, config_hashes, depth_kinds, datasets, subjects}
     state_dict    model weights (+ BatchNorm statistics)
     optimizer, scheduler, torch_rng, epochs_done, step, history, best   (for resuming)
+    scaler                                                               (fp16 runs: the loss scale)
 """
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ fall back to a default).
     data:   {train: [runs/cache/h36m_gt], train_subjects: [S1, S5, S6, S7, S8], ...}
     optim:  {epochs: 30, batch_size: 1024, lr: 1.0e-3, lr_decay: 0.95, ...}
     seed: 0
-    device: cpu
+    device: auto          # cuda when present, else cpu; cuda = cuda:LOCAL_RANK under torchrun
+    precision: fp32       # bf16 | fp16 (autocast; fp16 with loss scaling) | fp32
 """
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ from typing import Any, Mapping
 
 from pipeline.config_io import check_fields, read_yaml_mapping
 from pipeline.cues import CHANNEL_SETS, DEPTH_MODES, CodecConfig
+
+# Kept here (not imported from lifters.distributed) so that reading a config never imports torch.
+PRECISIONS = ("fp32", "bf16", "fp16")
+DDP_SPLITS = ("batch", "shards")
 
 
 @dataclass
@@ -45,6 +50,8 @@ class DataSection:
     open_shards: int = 4                                      # shards interleaved at a time
     chunk_frames: int = 1024                                  # rows read from a shard at once
     num_workers: int = 0                                      # DataLoader worker processes
+    prefetch: int = 4                                         # batches in flight per worker
+    ddp_split: str = "batch"                                  # torchrun ranks: batch | shards (distributed.py)
 
 
 @dataclass
@@ -65,7 +72,8 @@ class TrainConfig:
     data: DataSection = field(default_factory=DataSection)
     optim: OptimSection = field(default_factory=OptimSection)
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"                                      # auto | cpu | cuda | cuda:N
+    precision: str = "fp32"                                   # fp32 | bf16 | fp16
     num_threads: int | None = None                            # torch CPU threads; None = torch's default
     out: str = "runs/train"
     val_every: int = 1                                        # epochs between validations
@@ -153,8 +161,14 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
         problems.append(f"codec.channels must be one of {list(CHANNEL_SETS)}, got {cfg.codec.channels!r}")
     if cfg.codec.depth_mode not in DEPTH_MODES:
         problems.append(f"codec.depth_mode must be one of {list(DEPTH_MODES)}, got {cfg.codec.depth_mode!r}")
-    if cfg.device not in ("cpu", "cuda") and not cfg.device.startswith("cuda:"):
-        problems.append(f"device must be cpu, cuda or cuda:N, got {cfg.device!r}")
+    if cfg.device not in ("auto", "cpu", "cuda") and not cfg.device.startswith("cuda:"):
+        problems.append(f"device must be auto, cpu, cuda or cuda:N, got {cfg.device!r}")
+    if cfg.precision not in PRECISIONS:
+        problems.append(f"precision must be one of {list(PRECISIONS)}, got {cfg.precision!r}")
+    if d.ddp_split not in DDP_SPLITS:
+        problems.append(f"data.ddp_split must be one of {list(DDP_SPLITS)}, got {d.ddp_split!r}")
+    if d.prefetch < 1:
+        problems.append(f"data.prefetch must be >= 1, got {d.prefetch}")
     if problems:
         raise ValueError(f"{where}: " + "; ".join(problems))
 
@@ -163,8 +177,8 @@ def apply_overrides(cfg: TrainConfig, **values: Any) -> TrainConfig:
     """Command-line style overrides on top of a config; None means "not given".
 
     Keys: model, preset, channels, train, train_subjects, val, val_subjects, out, epochs,
-    batch_size, lr, lr_decay, weight_decay, seed, device, num_threads, num_workers, stride, flip,
-    max_steps.
+    batch_size, lr, lr_decay, weight_decay, seed, device, precision, num_threads, num_workers, stride,
+    flip, max_steps, ddp_split.
     Lists may be given as comma-separated strings.
     """
     where = {"model": ("model", "name"), "preset": ("model", "preset"), "channels": ("codec", "channels"),
@@ -174,7 +188,8 @@ def apply_overrides(cfg: TrainConfig, **values: Any) -> TrainConfig:
              "batch_size": ("optim", "batch_size"), "lr": ("optim", "lr"), "lr_decay": ("optim", "lr_decay"),
              "weight_decay": ("optim", "weight_decay"), "max_steps": ("optim", "max_steps"),
              "seed": (None, "seed"), "device": (None, "device"), "out": (None, "out"),
-             "num_threads": (None, "num_threads")}
+             "num_threads": (None, "num_threads"), "precision": (None, "precision"),
+             "ddp_split": ("data", "ddp_split")}
     for name, value in values.items():
         if name not in where:
             raise ValueError(f"unknown override {name!r}; known: {sorted(where)}")

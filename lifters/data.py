@@ -417,12 +417,16 @@ class WindowDataset(IterableDataset):
     def buffer_capacity(self) -> int:
         return max(1, min(self.shuffle_buffer, int(self.max_buffer_mb * 2**20) // self.window_bytes()))
 
-    def split_order(self, worker_id: int = 0, num_workers: int = 1) -> list[int]:
-        """Indices (into `self.shards`) this rank/worker reads this epoch, in reading order."""
+    def split_order(self, worker_id: int = 0, num_workers: int = 1, rank: int | None = None,
+                    world_size: int | None = None) -> list[int]:
+        """Indices (into `self.shards`) this rank/worker reads this epoch, in reading order
+        (`rank`/`world_size`: another rank's, default this dataset's)."""
         order = np.arange(len(self.shards))
         if self.shuffle:
             order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.shards))
-        split, n_splits = self.rank * num_workers + worker_id, self.world_size * num_workers
+        rank = self.rank if rank is None else rank
+        world_size = self.world_size if world_size is None else world_size
+        split, n_splits = rank * num_workers + worker_id, world_size * num_workers
         return [int(i) for i in order[split::n_splits]]
 
     def __iter__(self) -> Iterator[dict[str, Any]]:

@@ -12,9 +12,10 @@ every task it runs, from a process-level cache keyed by the backend configuratio
 for the worker resource {"GPU": 1} when the run uses a GPU, so a GPU cluster runs one task per
 GPU at a time.
 
-Clusters: by default a `LocalCluster` (n worker processes x 1 thread) is started and stopped by
-the run; `scheduler="tcp://host:8786"` attaches to an existing one (dask-jobqueue, dask-cuda:
-see pipeline/CLUSTER.md). `workers=0` runs the tasks inline in this process (debugging).
+Clusters (`pipeline/cluster.py`): by default a `LocalCluster` (n worker processes x 1 thread) is
+started and stopped by the run; `scheduler="tcp://host:8786"` attaches to an existing one
+(dask-jobqueue, dask-cuda: see pipeline/CLUSTER.md). `workers=0` runs the tasks inline in this
+process (debugging).
 """
 from __future__ import annotations
 
@@ -31,24 +32,10 @@ from typing import Any, Callable
 from cache.schema import FORMAT_VERSION
 
 from .produce import CONFLICT, KEEP, after_race, conflict_error, decide
+from .cluster import _THREAD_VARS, dask_client
 from .report import SequenceResult, StageClock
 from .sources.frames import source_attr
 
-# Dask's defaults suit many short tasks: a 10 ms stack-sampling profiler, a 20 ms event-loop
-# tick, a 100 ms memory monitor. Measured here, an idle 2-worker LocalCluster burns ~10 % of a
-# core with them and ~1.3 % with these, which matters when every core runs a model. Our tasks
-# take seconds to hours, so coarse monitoring loses nothing. The nannies' MALLOC_TRIM_THRESHOLD_
-# is unset because it pins glibc's mmap threshold, which made every frame buffer and activation
-# fresh kernel pages (BlazePose ~8 % slower a frame; pipeline/CLUSTER.md). Applied to the clusters
-# this module starts; for an external cluster, put them in the workers' Dask config (CLUSTER.md).
-QUIET_DASK_CONFIG = {
-    "distributed.worker.profile.enabled": False,
-    "distributed.admin.tick.interval": "1s",
-    "distributed.admin.system-monitor.interval": "5s",
-    "distributed.worker.memory.monitor-interval": "1s",
-    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
-}
-_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 _MODELS: dict[tuple, tuple[Any, Any]] = {}
 _BUILDS = 0
 _PINNED: int | None = None
@@ -286,9 +273,11 @@ def _failure(key, file, frame, e: BaseException, message: str | None = None):
 
 # ------------------------------------------------------------------------------- the executor
 def run_tasks(jobs: list, spec: dict, *, workers: int = 2, scheduler: str | None = None, gpu: bool = False,
-              progress: bool = True, on_result: Callable[[SequenceResult], None] | None = None
+              progress: bool = True, on_result: Callable[[SequenceResult], None] | None = None,
+              dashboard: str | None = None, log: Callable[[str], None] | None = None
               ) -> tuple[list[SequenceResult], int]:
-    """Run every job; returns (results in job order, number of workers that served the run)."""
+    """Run every job; returns (results in job order, number of workers that served the run).
+    `dashboard`/`log`: see `dask_client`."""
     from tqdm.auto import tqdm
 
     total_frames = sum(j.n_frames or 0 for j in jobs) if all(j.n_frames for j in jobs) else None
@@ -310,7 +299,7 @@ def run_tasks(jobs: list, spec: dict, *, workers: int = 2, scheduler: str | None
                     done(process_sequence(job, spec))
             n_workers = 1
         else:
-            n_workers = _run_dask(jobs, spec, workers, scheduler, gpu, done)
+            n_workers = _run_dask(jobs, spec, workers, scheduler, gpu, done, dashboard, log)
     finally:
         for b in bars:
             b.close()
@@ -326,32 +315,14 @@ def longest_first(jobs: list) -> list[int]:
     return [j.n_frames or unknown for j in jobs]
 
 
-def local_cluster(workers: int, threads: int = 1, gpu: bool = False, dask_config: dict | None = None):
-    """The LocalCluster precompute starts: `workers` processes x 1 task thread, models pinned to
-    `threads` threads, quiet monitoring, the GPU resource when asked (all on cuda:0).
-    `dask_config` overrides entries of QUIET_DASK_CONFIG (benchmarks' A/B runs)."""
-    import dask
-    from distributed import LocalCluster
-
-    env = {v: str(threads) for v in _THREAD_VARS}
-    with dask.config.set({**QUIET_DASK_CONFIG, **(dask_config or {})}):  # read as the cluster starts
-        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                            resources={"GPU": 1} if gpu else None, env=env, silence_logs=40)
-
-
 def _run_dask(jobs: list, spec: dict, workers: int, scheduler: str | None, gpu: bool,
-              done: Callable[[SequenceResult], None]) -> int:
+              done: Callable[[SequenceResult], None], dashboard: str | None = None,
+              log: Callable[[str], None] | None = None) -> int:
     import uuid
 
-    from distributed import Client, as_completed
+    from distributed import as_completed
 
-    cluster = None
-    if scheduler is None:
-        cluster = local_cluster(workers, spec["threads"], gpu)
-        client = Client(cluster)
-    else:
-        client = Client(scheduler)
-    try:
+    with dask_client(workers, scheduler, spec["threads"], gpu, dashboard, log) as client:
         n_workers = max(1, len(client.scheduler_info()["workers"]))
         run_id = uuid.uuid4().hex[:8]
         resources = {"GPU": 1} if gpu else None
@@ -373,10 +344,6 @@ def _run_dask(jobs: list, spec: dict, workers: int, scheduler: str | None, gpu: 
             done(r)
             fut.release()
         return n_workers
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def spec_for(config, out: str | Path, config_hash: str) -> dict:

@@ -140,9 +140,10 @@ def default_root(dataset: str, data_root: str | Path) -> Path:
 
 def run_precompute(dataset: str, root: str | Path | None, out: str | Path, config: PrecomputeConfig | None = None,
                    *, split: str | None = None, subjects: list[str] | None = None, jobs: list | None = None,
-                   progress: bool = True, command: str | None = None, log: Callable[[str], None] | None = print
-                   ) -> tuple[dict, Path]:
+                   progress: bool = True, command: str | None = None, log: Callable[[str], None] | None = print,
+                   dashboard: str | None = None) -> tuple[dict, Path]:
     """Precompute the shards of `dataset` (frames under `root`) into the cache root `out`.
+    `dashboard`: the local cluster's Dask dashboard address (":8787"), printed by `log`.
 
     `jobs` (e.g. `jobs.input_jobs` of a user's files) replaces the dataset's own listing; they
     are then the dataset's expected keys. Returns (report, report path). Sequences that fail
@@ -174,7 +175,8 @@ def run_precompute(dataset: str, root: str | Path | None, out: str | Path, confi
         log(f"precompute {dataset}: {len(mine)} sequences{part} -> {out} [{cfg.detector} + {cfg.depth}, "
             f"{where}, config {chash}]")
     results, n_workers = run_tasks(mine, spec_for(cfg, out, chash), workers=cfg.workers,
-                                   scheduler=cfg.scheduler, gpu=cfg.gpu, progress=progress)
+                                   scheduler=cfg.scheduler, gpu=cfg.gpu, progress=progress, dashboard=dashboard,
+                                   log=log)
     wall = time.perf_counter() - t0
     run_config = {**dataclasses.asdict(cfg), "model_spec": cfg.model_spec(), "content": content,
                   "dataset": dataset, "root": str(root), "split": split, "subjects": subjects}

@@ -19,7 +19,7 @@ from pipeline.skeleton import to_h36m17
 
 @pytest.fixture(scope="module")
 def cluster():
-    from pipeline.graph import local_cluster
+    from pipeline.cluster import local_cluster
 
     with local_cluster(2) as c:  # the cluster the command starts, shared by this module's tests
         yield c

@@ -9,6 +9,7 @@ Each study module has `TITLE`, a `Config` dataclass with `for_size("small" | "fu
 a GPU cluster) and `run(ctx, cfg) -> StudyResult`. Shared simulated caches and trained lifters
 live under the work directory (default `runs/experiments/`) and are reused between studies
 and between runs. Results are written by `common.write_results` with their provenance.
+`lifters/studies/grid.py` runs the same studies' trainings and evaluations as Dask tasks.
 """
 from __future__ import annotations
 
@@ -39,15 +40,25 @@ def study_module(name: str):
     return importlib.import_module(STUDIES[name])
 
 
-def run_study(name: str, size: str = "small", seed: int = 0, data_root: str | Path = "../shared/data",
-              out: str | Path = "results", work: str | Path = "runs/experiments",
-              log: Callable[[str], None] = print) -> Path:
-    """Run one study and write its results; returns the markdown page."""
+def make_context(size: str, seed: int, data_root: str | Path, work: str | Path, out: str | Path,
+                 log: Callable[[str], None] = print, device: str | None = None, **fields) -> StudyContext:
+    """The studies' context; `device` None: cpu for --size small (its pages are CPU runs), auto
+    (CUDA when present) for full. `fields`: the grid's StudyContext fields (client, planning, ...)."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, got {size!r}")
+    device = device or ("cpu" if size == "small" else "auto")
+    return StudyContext(size=size, seed=int(seed), data_root=Path(data_root), work=Path(work), out=Path(out),
+                        log=log, device=device, **fields)
+
+
+def run_study(name: str, size: str = "small", seed: int = 0, data_root: str | Path = "../shared/data",
+              out: str | Path = "results", work: str | Path = "runs/experiments",
+              log: Callable[[str], None] = print, device: str | None = None, config=None, **fields) -> Path:
+    """Run one study and write its results; returns the markdown page. `config`: the study's
+    Config instead of `Config.for_size(size)` (tests, custom grids); `fields`: see make_context."""
+    ctx = make_context(size, seed, data_root, work, out, log, device, **fields)
     mod = study_module(name)
-    cfg = mod.Config.for_size(size)
-    ctx = StudyContext(size=size, seed=int(seed), data_root=Path(data_root), work=Path(work), out=Path(out), log=log)
+    cfg = config if config is not None else mod.Config.for_size(size)
     data_desc = mod.data_description(ctx, cfg) if hasattr(mod, "data_description") else {"root": str(data_root)}
     prov = Provenance.start(name, size, seed, data_desc, dataclasses.asdict(cfg),
                             reproduce_command(name, size, seed, data_root), out_dir=out)
@@ -60,13 +71,15 @@ def run_study(name: str, size: str = "small", seed: int = 0, data_root: str | Pa
     return md
 
 
-def run_all(size: str = "small", seed: int = 0, only: list[str] | None = None, **kwargs) -> dict[str, str]:
-    """Every study in order; a failing study is reported and the others still run."""
+def run_all(size: str = "small", seed: int = 0, only: list[str] | None = None,
+            configs: dict | None = None, **kwargs) -> dict[str, str]:
+    """Every study in order; a failing study is reported and the others still run.
+    `configs`: {study: Config} replacing `Config.for_size` for those studies."""
     log = kwargs.get("log", print)
     status = {}
     for name in only or list(STUDIES):
         try:
-            run_study(name, size, seed, **kwargs)
+            run_study(name, size, seed, config=(configs or {}).get(name), **kwargs)
             status[name] = "ok"
         except Exception as e:  # one study's failure must not lose the others' results
             status[name] = f"FAILED: {type(e).__name__}: {e}"
@@ -74,4 +87,4 @@ def run_all(size: str = "small", seed: int = 0, only: list[str] | None = None, *
     return status
 
 
-__all__ = ["STUDIES", "StudyContext", "StudyResult", "run_all", "run_study", "study_module"]
+__all__ = ["STUDIES", "StudyContext", "StudyResult", "make_context", "run_all", "run_study", "study_module"]

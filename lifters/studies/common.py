@@ -21,6 +21,10 @@ from lifters.provenance import git_revision, machine_info
 SIZES = ("small", "full")
 
 
+class PlanComplete(Exception):
+    """Ends a study's planning pass where it first needs its trained checkpoints (grid.py)."""
+
+
 def reproduce_command(study: str, size: str, seed: int, data_root: str | os.PathLike,
                       extra: Sequence[str] = ()) -> str:
     """The command line that regenerates one study's results."""

@@ -9,6 +9,11 @@ Everything goes under the work directory (`runs/experiments/` by default):
 A cache or lifter that exists with the same configuration is reused, so studies share them
 (the cross-input study's xy/xycd lifters are the box-rescaling study's "on" rows) and an
 interrupted `make experiments` resumes where it stopped.
+
+The same context serves the task grid (`lifters/studies/grid.py`): with `planning` set, `train`
+only records what it would train and the first use of a checkpoint (`needs_checkpoints`) ends
+the study; with `client` set, evaluations run as Dask tasks; a training whose run directory
+holds a `last.pt` but no finished stamp (a killed worker, a cut job) resumes from it.
 """
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
+
+from .common import PlanComplete
 
 TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7")
 VAL_SUBJECTS = ("S8",)           # every choice (best epoch) is made here, never on the test set
@@ -31,6 +38,12 @@ class StudyContext:
     work: Path
     out: Path
     log: Callable[[str], None] = print
+    device: str = "cpu"              # where lifters train and are evaluated (auto = CUDA when present)
+    planning: bool = False           # record trainings instead of running them (grid.plan)
+    may_train: bool = True           # False: a training not already finished is an error (grid assembly)
+    client: Any = None               # a distributed.Client: evaluations become tasks ...
+    resources: dict | None = None    # ... asking for these worker resources ({"GPU": 1} on a GPU grid)
+    planned: list = dataclasses.field(default_factory=list)   # (name, TrainConfig) recorded while planning
 
     # ------------------------------------------------------------------ simulated caches
     def simulated(self, name: str, config, subjects: Sequence[str], actions: Sequence[str] | None = None,
@@ -70,30 +83,54 @@ class StudyContext:
         Returns the checkpoint to evaluate: best.pt (lowest validation MPJPE on S8) when the run
         has a validation set, else last.pt.
         """
-        from lifters.config import config_to_dict
         from lifters.train import train
 
-        # The directory carries a hash of the configuration: two studies that train a lifter of
-        # the same name on different schedules never overwrite each other.
-        want = _comparable(config_to_dict(cfg))
-        out = self.work / "train" / f"{name}-{config_key(want)}"
-        cfg = dataclasses.replace(cfg, out=str(out))
-        done = out / "study_done.json"
-        pick = out / ("best.pt" if cfg.data.val else "last.pt")
-        if done.exists() and pick.exists():
-            try:
-                if json.loads(done.read_text()) == want:
-                    return pick
-            except ValueError:
-                pass
+        cfg, want, pick = self.run_dir(name, cfg)
+        if self.planning:  # finished or not: every part of a job array must see the same list
+            self.planned.append((name, cfg))
+            return pick
+        if self.finished(cfg, want, pick):
+            return pick
+        if not self.may_train:
+            raise RuntimeError(f"{cfg.out}: training {name} has not finished (run the grid's trainings first)")
+        out, done = Path(cfg.out), Path(cfg.out) / "study_done.json"
+        resume = out / "last.pt" if (out / "last.pt").exists() else None   # cut short: continue it
         self.log(f"training {name}: {cfg.model.name} [{cfg.model.preset}] {cfg.codec.channels}, "
-                 f"{cfg.optim.epochs} epochs")
-        result = train(cfg, progress=False, log=lambda s: None)
+                 f"{cfg.optim.epochs} epochs" + (f", resumed from {resume}" if resume else ""))
+        result = train(cfg, resume=resume, progress=False, log=lambda s: None)
         last = result.history[-1] if result.history else {}
         self.log(f"  {name}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                          for k, v in last.items()))
         done.write_text(json.dumps(want))
         return pick
+
+    def run_dir(self, name: str, cfg):
+        """(cfg with its run directory and this context's device, the comparable config, the
+        checkpoint the studies evaluate)."""
+        from lifters.config import config_to_dict
+
+        # The directory carries a hash of the configuration: two studies that train a lifter of
+        # the same name on different schedules never overwrite each other.
+        want = _comparable(config_to_dict(cfg))
+        out = self.work / "train" / f"{name}-{config_key(want)}"
+        cfg = dataclasses.replace(cfg, out=str(out), device=self.device)
+        return cfg, want, out / ("best.pt" if cfg.data.val else "last.pt")
+
+    @staticmethod
+    def finished(cfg, want: dict, pick: Path) -> bool:
+        """Whether `cfg`'s run directory holds a finished training of exactly `want`."""
+        done = Path(cfg.out) / "study_done.json"
+        if not (done.exists() and pick.exists()):
+            return False
+        try:
+            return json.loads(done.read_text()) == want
+        except ValueError:
+            return False
+
+    def needs_checkpoints(self) -> None:
+        """Called where a study first uses its trained checkpoints: ends a planning pass."""
+        if self.planning:
+            raise PlanComplete()
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, checkpoints: Mapping[str, Path], tests: Mapping[str, Sequence[str]],
@@ -103,17 +140,35 @@ class StudyContext:
 
         `subjects` optionally restricts a test set to some subjects.
         """
-        from lifters.evaluate import evaluate
+        self.needs_checkpoints()
+        subjects = {t: list(s) for t, s in (subjects or {}).items() if s is not None}
+        tests = {t: list(map(str, specs)) for t, specs in tests.items()}
+        if self.client is None:
+            return {label: evaluate_checkpoint(str(path), label, tests, subjects, allow_depth_kind_mismatch,
+                                               self.device) for label, path in checkpoints.items()}
+        # One task per checkpoint (on every test set).
+        futures = {label: self.client.submit(evaluate_checkpoint, str(path), label, tests, subjects,
+                                             allow_depth_kind_mismatch, self.device, pure=False,
+                                             resources=self.resources)
+                   for label, path in checkpoints.items()}
+        return {label: fut.result() for label, fut in futures.items()}
 
-        results: dict[str, dict[str, dict[str, Any]]] = {label: {} for label in checkpoints}
-        subjects = subjects or {}
-        for test, specs in tests.items():
-            report = evaluate([str(p) for p in checkpoints.values()], [list(map(str, specs))], names=[test],
-                              out=None, subjects=subjects.get(test), labels=list(checkpoints),
-                              allow_depth_kind_mismatch=allow_depth_kind_mismatch, progress=False)
-            for label in checkpoints:
-                results[label][test] = report["results"][label][test]
-        return results
+
+def evaluate_checkpoint(path: str, label: str, tests: Mapping[str, list[str]], subjects: Mapping[str, list[str]],
+                        allow_depth_kind_mismatch: bool, device: str) -> dict[str, dict[str, Any]]:
+    """{test: metrics} of one checkpoint on every test set (a grid task, or run in place);
+    `device` auto is resolved where it runs."""
+    from lifters.distributed import resolve_device
+    from lifters.evaluate import evaluate
+
+    device = str(resolve_device(device))
+
+    results = {}
+    for test, specs in tests.items():
+        report = evaluate([path], [specs], names=[test], out=None, subjects=subjects.get(test), labels=[label],
+                          allow_depth_kind_mismatch=allow_depth_kind_mismatch, progress=False, device=device)
+        results[test] = report["results"][label][test]
+    return results
 
 
 BUDGET_EPOCHS_WHY = ("2, what the hour of `make experiments` on 2 cores leaves for this study's lifters after the "

@@ -29,6 +29,7 @@ from .common import StudyResult, md_table
 from .paper import NA
 
 TITLE = "Latency per frame (paper Section 4.4)"
+TRAINS = False   # no lifter training: the task grid runs it with the pages (grid.py)
 
 
 @dataclass

@@ -65,6 +65,8 @@ def evaluate_samples(ctx, checkpoints: Mapping[str, str | Path], dataset: str | 
     from lifters.data import resolve_shards
     from lifters.evaluate import Predictions, score
 
+    ctx.needs_checkpoints()
+
     try:
         root = sample_cache(ctx)
         shards = resolve_shards(str(root))

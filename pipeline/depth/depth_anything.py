@@ -14,11 +14,17 @@ name says Metric) or a `kind` param that disagrees is an error.
 
 Each map is resized to the frame size (the processor's own post-processing, bilinear), then
 sampled at the keypoints with `sample_keypoint_depth` (min over a radius-3 px disc).
+
+`backend`: "torch" (default), or "onnx" / "onnx-int8": the same model exported to ONNX Runtime
+for CPUs without a GPU (`onnx_runtime.py`; int8 = dynamic quantisation), run with as many
+threads as torch has here (precompute's --threads). The shard records a non-torch backend in
+its params, so the config hash tells the caches apart.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -28,6 +34,7 @@ from pipeline.detect.base import Detections
 from .base import DepthBackend, DepthOutput
 
 KINDS = {"metric": "metric", "relative": "relative_inverse"}
+BACKENDS = ("torch", "onnx", "onnx-int8")
 HOW_TO_GET = ("download a Depth Anything V2 checkpoint on a machine with network, e.g. "
               "`huggingface-cli download depth-anything/Depth-Anything-V2-Small-hf --local-dir DIR`, and pass "
               "--depth-param model=DIR (or allow the hub with --allow-download)")
@@ -55,10 +62,15 @@ class DepthAnythingDepth(DepthBackend):
     name = "depth-anything"
 
     def __init__(self, model: str, allow_download: bool = False, kind: str | None = None,
-                 device: str = "cpu", radius: int = 3, input_size: int | None = None):
+                 device: str = "cpu", radius: int = 3, input_size: int | None = None, backend: str = "torch",
+                 onnx_cache: str | None = None):
         import transformers
         from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 
+        if backend not in BACKENDS:
+            raise ValueError(f"depth-anything: backend must be one of {BACKENDS}, got {backend!r}")
+        if backend != "torch" and device != "cpu":
+            raise ValueError(f"depth-anything: backend {backend!r} runs on the CPU; use backend=torch on {device}")
         local = Path(model).is_dir()
         if not local and not allow_download:
             raise FileNotFoundError(f"depth-anything: model directory {model!r} not found; " + HOW_TO_GET)
@@ -77,11 +89,21 @@ class DepthAnythingDepth(DepthBackend):
         if config_json is None:
             config_json = self._model.config.to_dict()
             self.kind = resolve_kind(model, config_json, kind)
+        extra = {} if backend == "torch" else {"backend": backend}   # torch caches keep their hash
         super().__init__(model=str(model), radius=int(radius), input_size=input_size,
                          max_depth=config_json.get("max_depth") if self.kind == "metric" else None,
-                         unit="m" if self.kind == "metric" else "relative inverse depth (arbitrary scale/shift)")
+                         unit="m" if self.kind == "metric" else "relative inverse depth (arbitrary scale/shift)",
+                         **extra)
         self.version = f"transformers-{transformers.__version__}"
         self._device = device
+        self._onnx = None
+        if backend != "torch":
+            import torch
+
+            from .onnx_runtime import OnnxDepthModel, fingerprint_dir
+
+            self._onnx = OnnxDepthModel(self._model, fingerprint_dir(model), onnx_cache,
+                                        "int8" if backend == "onnx-int8" else None, torch.get_num_threads())
 
     def maps(self, frames: np.ndarray):
         """`(n, H, W, 3)` uint8 RGB -> torch `(n, H, W)` float32 depth maps at the frame size."""
@@ -89,8 +111,11 @@ class DepthAnythingDepth(DepthBackend):
 
         n, h, w = frames.shape[:3]
         inputs = self._processor(images=list(frames), return_tensors="pt")
-        with torch.inference_mode():
-            out = self._model(pixel_values=inputs["pixel_values"].to(self._device))
+        if self._onnx is not None:
+            out = SimpleNamespace(predicted_depth=torch.from_numpy(self._onnx(inputs["pixel_values"].numpy())))
+        else:
+            with torch.inference_mode():
+                out = self._model(pixel_values=inputs["pixel_values"].to(self._device))
         post = self._processor.post_process_depth_estimation(out, target_sizes=[(h, w)] * n)
         return torch.stack([p["predicted_depth"] for p in post]).float()
 
@@ -106,4 +131,4 @@ class DepthAnythingDepth(DepthBackend):
         return DepthOutput(depth, valid & np.isfinite(depth))
 
     def close(self) -> None:
-        self._model = None
+        self._model = self._onnx = None

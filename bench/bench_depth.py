@@ -1,0 +1,75 @@
+"""Depth Anything V2 Small on the CPU: ONNX Runtime fp32 and int8 against torch, ms per frame.
+
+    python bench/bench_depth.py [--size 518] [--threads 1] [--repeats 3] [--rounds 2]
+
+The V2 Small architecture (DINOv2-S + DPT head, 24.8 M parameters) is built from its
+configuration with RANDOM weights (none can be installed offline): the times are valid for the
+architecture, its output is meaningless. One frame of `size` x `size` per call (batch 1, as
+precompute's --batch-size 1), the same intra-op thread count for every backend. The ONNX graphs
+are exported and quantised first (not timed: done once per model and frame shape). Backends run
+in alternating rounds so that load from other processes affects all alike; each figure is the
+median over all timed calls. Target: int8 >= 2x torch. Also prints each ONNX backend's
+agreement with torch on the timed input (max abs error / max |depth|).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from lifters.studies.latency import depth_anything_v2_small  # noqa: E402
+from pipeline.depth.onnx_runtime import OnnxDepthModel  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=518, help="input side in pixels (a multiple of 14)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=3, help="timed calls per backend per round")
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = depth_anything_v2_small(args.size)
+    x = torch.randn(1, 3, args.size, args.size)
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx = {q or "fp32": OnnxDepthModel(model, "bench", tmp, q, args.threads) for q in (None, "int8")}
+        t0 = time.perf_counter()
+        outs = {k: m(x.numpy()) for k, m in onnx.items()}            # export + quantise + first call
+        print(f"Depth Anything V2 Small (RANDOM weights) at {args.size} px, batch 1, {args.threads} thread(s); "
+              f"export + quantisation {time.perf_counter() - t0:.0f} s; load average {os.getloadavg()[0]:.1f}")
+        with torch.inference_mode():
+            ref = model(pixel_values=x).predicted_depth.numpy()
+        calls = {"torch": lambda: _torch_call(model, x), **{f"onnx {k}": (lambda m=m: m(x.numpy()))
+                                                            for k, m in onnx.items()}}
+        times: dict[str, list[float]] = {k: [] for k in calls}
+        for r in range(args.rounds):
+            for name in (list(calls) if r % 2 == 0 else list(calls)[::-1]):
+                for _ in range(args.repeats):
+                    t = time.perf_counter()
+                    calls[name]()
+                    times[name].append(1000 * (time.perf_counter() - t))
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    for name, ms in med.items():
+        err = "" if name == "torch" else (f"  error vs torch {np.abs(outs[name[5:]] - ref).max() / np.abs(ref).max():.1e}")
+        print(f"{name:>10}: {ms:8.0f} ms/frame  ({med['torch'] / ms:.2f}x torch){err}")
+    print(f"int8 speed-up over torch {med['torch'] / med['onnx int8']:.2f}x (target >= 2); load average at the end "
+          f"{os.getloadavg()[0]:.1f}")
+
+
+def _torch_call(model, x):
+    with torch.inference_mode():
+        return model(pixel_values=x).predicted_depth
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""Training throughput: auglift's `train()` streaming from Zarr against the reference way, and DDP.
+
+    python bench/bench_train.py [--cache CACHE_ROOT] [--batch 1024] [--steps 20] [--threads 1]
+
+(a) auglift: `lifters.train.train` on SimpleBaseline (paper size), windows streamed from the
+    cache's shards (codec applied on the fly, shuffle buffer, flip augmentation), one DataLoader
+    worker process feeding the training process, AdamW with gradient clipping.
+(b) reference: the same model trained the way the reference implementations (SimpleBaseline,
+    VideoPose3D) do it: every window encoded beforehand into tensors in RAM (not timed), a
+    random permutation per epoch, torch.optim.Adam, batch 1024.
+(c) DDP: `auglift train` under torchrun with 2 gloo processes against 1 process, same global
+    batch (the default "batch" split, or --ddp-split shards).
+
+samples/s = batch x steps / seconds of the training loop, where the loop time of `train()` is
+taken from its history as the difference between a run of W + S steps and one of W steps (so
+start-up, the codec fit and the shuffle buffer's first fill cancel). Targets: (a)/(b) >= 1.0;
+(c) is reported (2 cores shared with other jobs: expect little).
+Without --cache, H36M ground-truth-2D shards of S1 and S5 are built from ../shared/data first.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench_stream import in_memory, memory_batches  # noqa: E402
+from lifters.config import config_from_dict, config_to_dict  # noqa: E402
+from lifters.data import fit_codec, resolve_shards  # noqa: E402
+from lifters.models import build_model  # noqa: E402
+from lifters.train import masked_mpjpe, train  # noqa: E402
+from pipeline.cues import CodecConfig  # noqa: E402
+
+
+def config(cache: str, out: Path, args, steps: int):
+    return config_from_dict({
+        "model": {"name": "simple_baseline"}, "codec": {"channels": args.channels},
+        "data": {"train": [cache], "num_workers": args.num_workers, "ddp_split": args.ddp_split},
+        "optim": {"epochs": 1, "batch_size": args.batch, "max_steps": steps},
+        "out": str(out), "seed": 0, "num_threads": args.threads, "device": "cpu"})
+
+
+def loop_seconds(history: list[dict]) -> float:
+    return float(sum(h["seconds"] for h in history))
+
+
+def auglift_rate(cache: str, work: Path, args) -> float:
+    """samples/s of `train()`'s loop: (W+S)-step run minus W-step run."""
+    secs = []
+    for steps in (args.warmup, args.warmup + args.steps):
+        r = train(config(cache, work / f"a{steps}", args, steps), progress=False, log=lambda s: None)
+        secs.append(loop_seconds(r.history))
+    return args.batch * args.steps / (secs[1] - secs[0])
+
+
+def reference_data(cache: str, args):
+    """Every window encoded beforehand into tensors (not timed), as the reference code does."""
+    infos = resolve_shards(cache)
+    codec = fit_codec(infos, CodecConfig(channels=args.channels))
+    return in_memory(infos, codec) + (codec,)
+
+
+def reference_rate(data, args) -> float:
+    """samples/s of the reference loop: tensors in RAM, randperm batches, Adam."""
+    x, y, codec = data
+    torch.manual_seed(0)
+    model = build_model("simple_baseline", codec.in_channels).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    batches = memory_batches(x, y, args.batch)
+
+    def run(n):
+        for _ in range(n):
+            b = next(batches)
+            loss = masked_mpjpe(model(b["inputs"]), b["target"])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    run(args.warmup)
+    t0 = time.perf_counter()
+    run(args.steps)
+    return args.batch * args.steps / (time.perf_counter() - t0)
+
+
+def torchrun_rate(cache: str, work: Path, args, nproc: int) -> float:
+    """samples/s (global batch) of `auglift train` under torchrun with `nproc` processes."""
+    from lifters.checkpoint import load_checkpoint
+
+    secs = []
+    for steps in (args.warmup, args.warmup + args.steps):
+        cfg = config(cache, work / f"ddp{nproc}-{steps}", args, steps)
+        path = work / f"ddp{nproc}-{steps}.yaml"
+        path.write_text(yaml.safe_dump(config_to_dict(cfg)))
+        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONPATH": str(REPO)}
+        subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+                        str(REPO / "cli.py"), "train", "--config", str(path), "--quiet"],
+                       check=True, env=env, capture_output=True, cwd=REPO)
+        secs.append(loop_seconds(load_checkpoint(Path(cfg.out) / "last.pt")["history"]))
+    return args.batch * args.steps / (secs[1] - secs[0])
+
+
+def gt_cache(work: Path) -> str:
+    from pipeline.gt_shards import build_gt_shards
+
+    out = work / "h36m_gt"
+    build_gt_shards("h36m", REPO.parent / "shared" / "data", out, subjects=["S1", "S5"], log=None)
+    return str(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", help="cache root of H36M shards (default: GT-2D shards of S1, S5 built here)")
+    ap.add_argument("--channels", default="xy")
+    ap.add_argument("--batch", type=int, default=1024)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    ap.add_argument("--num-workers", type=int, default=1, help="auglift's DataLoader worker processes")
+    ap.add_argument("--ddp-split", choices=["batch", "shards"], default="batch")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of (a) and (b)")
+    ap.add_argument("--skip-ddp", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        cache = args.cache or gt_cache(work)
+        print(f"{len(resolve_shards(cache))} shards in {cache}; SimpleBaseline paper size, channels {args.channels}, "
+              f"batch {args.batch}, {args.steps} timed steps after {args.warmup}, {args.threads} torch thread(s); "
+              f"load average {os.getloadavg()[0]:.1f}")
+        data = reference_data(cache, args)
+        ours, ref = [], []
+        for r in range(args.rounds):   # alternating, so that other processes' load hits both alike
+            for which in (("a", "b") if r % 2 == 0 else ("b", "a")):
+                if which == "a":
+                    ours.append(auglift_rate(cache, work / f"r{r}", args))
+                else:
+                    ref.append(reference_rate(data, args))
+        ours, ref = float(np.median(ours)), float(np.median(ref))
+        print(f"(a) auglift train(), streamed from Zarr ({args.num_workers} loader worker): {ours:8.0f} samples/s")
+        print(f"(b) reference: tensors in RAM, Adam, batch {args.batch}:            {ref:8.0f} samples/s")
+        print(f"ratio (a)/(b) = {ours / ref:.3f}  (target >= 1.0; medians of {args.rounds} alternating rounds)")
+        if not args.skip_ddp:
+            one, two = torchrun_rate(cache, work, args, 1), torchrun_rate(cache, work, args, 2)
+            print(f"(c) DDP, gloo, {args.ddp_split} split: 1 process {one:8.0f} samples/s, 2 processes {two:8.0f} "
+                  f"samples/s: ratio {two / one:.2f}")
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
