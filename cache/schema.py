@@ -56,6 +56,14 @@ KNOWN_OPTIONAL_ARRAYS: dict[str, tuple[str, tuple]] = {
     "depth_valid": ("bool", ("K",)),
 }
 ARRAY_SPECS = {**REQUIRED_ARRAYS, **KNOWN_OPTIONAL_ARRAYS}
+ORDINAL_SPEC = ("float32", ("K",))   # every ordinal_<bin>mm array (`ordinal_array_name`)
+
+
+def array_spec(name: str) -> tuple[str, tuple] | None:
+    """(dtype, trailing shape) the format fixes for array `name`, or None for a free-form array."""
+    if name.startswith("ordinal_") and name.endswith("mm"):
+        return ORDINAL_SPEC
+    return ARRAY_SPECS.get(name)
 
 # Written by the cache itself; values passed in by the caller under these names are replaced.
 CACHE_OWNED_ATTRS = ("key", "n_frames", "arrays", "complete", "created", "auglift_version", ATTRS_CHECKSUM)
@@ -223,7 +231,7 @@ def depth_is_none(attrs: Mapping[str, Any]) -> bool:
 
 def expected_tail(name: str, k: int | None) -> tuple | None:
     """Trailing shape an array must have, or None if it is free-form."""
-    spec = ARRAY_SPECS.get(name)
+    spec = array_spec(name)
     if spec is None:
         return None
     return tuple(k if d == "K" else d for d in spec[1])
@@ -236,7 +244,7 @@ def coerce_array(name: str, data: Any, target: np.dtype | None = None) -> np.nda
     non-bool mask is refused rather than silently rounded.
     """
     arr = np.asarray(data)
-    spec = ARRAY_SPECS.get(name)
+    spec = array_spec(name)
     want = np.dtype(spec[0]) if spec else (target if target is not None else arr.dtype)
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"array '{name}' has unsupported dtype {arr.dtype} (numeric or bool only)")

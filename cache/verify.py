@@ -14,7 +14,7 @@ import numpy as np
 
 from .keys import backend_of, key_for
 from .reader import ShardError, attrs_problem, load_attrs, open_raw, storage_problems
-from .schema import (ARRAY_SPECS, REQUIRED_ARRAYS, Violation, attr_problems, depth_is_none,
+from .schema import (REQUIRED_ARRAYS, array_spec, Violation, attr_problems, depth_is_none,
                      expected_tail, policy_violations)
 from .store import is_shard_path, list_shards
 
@@ -59,7 +59,7 @@ def _structure_problems(path: Path, reader, attrs: dict) -> tuple[list[str], lis
         if isinstance(t, int) and (not shape or shape[0] != t):
             p.append(f"array '{name}' has {shape[0] if shape else 0} rows but n_frames is {t}")
         p += storage_problems(reader, name)
-        spec = ARRAY_SPECS.get(name)
+        spec = array_spec(name)
         if spec is not None:
             if dtype != np.dtype(spec[0]):
                 p.append(f"array '{name}' must be {spec[0]}, is {dtype}")

@@ -93,7 +93,7 @@ def test_round_trip_casts_and_optional_arrays(tmp_path, backend):
     given = {k: v.astype(np.float64) if v.dtype == np.float32 else v for k, v in arrays.items()}
     given["frame_index"] = arrays["frame_index"].astype(np.int32)
     given["depth_valid"] = np.isfinite(arrays["depth"])
-    given["ordinal"] = np.argsort(np.argsort(arrays["joints_3d_cam"][..., 2], axis=1), axis=1)
+    given["ordinal_100mm"] = np.argsort(np.argsort(arrays["joints_3d_cam"][..., 2], axis=1), axis=1)
     given["joints_3d_world"] = arrays["joints_3d_cam"].astype(np.float64) + 1000.0
     attrs = make_attrs()
     path = write_shard(tmp_path, key_of(attrs), given, attrs, backend=backend)
@@ -101,7 +101,7 @@ def test_round_trip_casts_and_optional_arrays(tmp_path, backend):
         assert shard.dtype("keypoints_2d") == np.float32
         assert shard.dtype("frame_index") == np.int64
         assert shard.dtype("depth_valid") == np.bool_
-        assert shard.dtype("ordinal") == np.float32          # spec'd optional array: float32
+        assert shard.dtype("ordinal_100mm") == np.float32    # spec'd optional array: float32
         assert shard.dtype("joints_3d_world") == np.float64  # free-form array keeps its dtype
         assert_same(shard.read_all(), {k: np.asarray(v).astype(shard.dtype(k)) for k, v in given.items()})
     assert verify_shard(path).ok
