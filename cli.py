@@ -6,6 +6,13 @@ from pathlib import Path
 
 import click
 
+# The one default of every --data-root: the shared data beside the repository (../shared/data seen
+# from the repository root) whatever the working directory; $AUGLIFT_DATA or the option override it.
+DEFAULT_DATA_ROOT = Path(__file__).resolve().parent.parent / "shared" / "data"
+data_root_option = click.option(
+    "--data-root", type=click.Path(file_okay=False, path_type=Path), envvar="AUGLIFT_DATA", default=DEFAULT_DATA_ROOT,
+    show_default="$AUGLIFT_DATA or ../shared/data beside the repository", help="Directory holding the datasets.")
+
 
 def one_line(e: BaseException) -> str:
     """A user-facing message for an error: the file and the problem, without a traceback."""
@@ -79,9 +86,7 @@ def cache_verify(path: Path, expect_keys: Path | None, clean_tmp: bool) -> None:
 
 
 @main.command("datasets")
-@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), envvar="AUGLIFT_DATA",
-              default=Path(__file__).resolve().parent.parent / "shared" / "data",
-              show_default="$AUGLIFT_DATA or ../shared/data", help="Directory holding the datasets.")
+@data_root_option
 def datasets_cmd(data_root: Path) -> None:
     """List the dataset adapters: splits, the root each reads, and whether it is there."""
     from pipeline.sources.base import available_datasets, get_dataset
@@ -100,9 +105,7 @@ def datasets_cmd(data_root: Path) -> None:
 
 @main.command()
 @click.option("--dataset", default="h36m", show_default=True, help="Mocap corpus (a pipeline.sources adapter).")
-@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), envvar="AUGLIFT_DATA",
-              default=Path(__file__).resolve().parent.parent / "shared" / "data", show_default="$AUGLIFT_DATA or ../shared/data",
-              help="Directory holding the datasets.")
+@data_root_option
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Cache root for the shards.")
 @click.option("--subjects", help="Comma-separated subjects, e.g. S1,S5 (default: all).")
 @click.option("--split", type=click.Choice(["train", "test"]), help="Only the subjects of this split.")
@@ -154,9 +157,7 @@ def simulate(dataset, data_root, out, subjects, split, actions, config_path, vir
 
 @main.command("calibrate")
 @click.argument("model", type=click.Choice(["landmark-z"]))
-@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), envvar="AUGLIFT_DATA",
-              default=Path(__file__).resolve().parent.parent / "shared" / "data", show_default="$AUGLIFT_DATA or ../shared/data",
-              help="Directory holding the datasets.")
+@data_root_option
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("results") / "landmark_z_calibration", show_default=True, help="Output stem (.md, .json).")
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path("runs") / "calibration",
@@ -188,9 +189,7 @@ def calibrate_cmd(model, data_root, out, work, seed) -> None:
 @main.command("precompute")
 @click.option("--dataset", default="samples", show_default=True,
               help="videos, images, samples, or a pipeline.sources adapter (h36m, 3dhp, ...).")
-@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), envvar="AUGLIFT_DATA",
-              default=Path(__file__).resolve().parent.parent / "shared" / "data",
-              show_default="$AUGLIFT_DATA or ../shared/data", help="Directory holding the datasets.")
+@data_root_option
 @click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Folder of the frames (default: DATA_ROOT/videos, DATA_ROOT/samples, or DATA_ROOT for adapters).")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Cache root for the shards.")
@@ -269,9 +268,7 @@ def precompute_cmd(dataset, data_root, root, out, config_path, detector, detecto
 # ---------------------------------------------------------------------------------- lifters
 @cache.command("build-gt")
 @click.option("--dataset", default="h36m", show_default=True, help="Mocap corpus (a pipeline.sources adapter).")
-@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), envvar="AUGLIFT_DATA",
-              default=Path(__file__).resolve().parent.parent / "shared" / "data",
-              show_default="$AUGLIFT_DATA or ../shared/data", help="Directory holding the datasets.")
+@data_root_option
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Cache root.")
 @click.option("--subjects", help="Comma-separated subjects, e.g. S1,S5 (default: all).")
 @click.option("--split", type=click.Choice(["train", "test"]), help="Only the subjects of this split.")
@@ -482,9 +479,7 @@ def study_list() -> None:
 @click.option("--size", type=click.Choice(["small", "full"]), default="small", show_default=True,
               help="small: 2 CPU cores, about an hour for all; full: paper-sized, for a GPU cluster.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), envvar="AUGLIFT_DATA",
-              default=Path("..") / "shared" / "data", show_default="$AUGLIFT_DATA or ../shared/data",
-              help="Directory holding the datasets.")
+@data_root_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True,
               help="Where the result pages go.")
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path("runs") / "experiments",

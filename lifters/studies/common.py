@@ -29,7 +29,7 @@ def reproduce_command(study: str, size: str, seed: int, data_root: str | os.Path
                       extra: Sequence[str] = ()) -> str:
     """The command line that regenerates one study's results."""
     parts = ["auglift", "study", "run", study, "--size", size, "--seed", str(seed),
-             "--data-root", str(data_root), *extra]
+             "--data-root", os.path.relpath(data_root), *extra]   # relative: pages stay machine-free
     return " ".join(parts)
 
 
