@@ -64,7 +64,7 @@ def default_checkpoint(model: str, channels: str, depth_kind: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(
             f"{path}: no default {model} {channels} lifter for {family!r} depth. Run `make lifters` (trains the "
-            f"default lifters on simulated H36M cues of the embedded default's kind, ~15 min on 2 cores), or pass "
+            f"default lifters on simulated H36M cues of the embedded default's kind, 20-40 min on 2 cores), or pass "
             f"--checkpoint")
     return path
 
