@@ -16,6 +16,7 @@ and an evaluated cache give the same numbers. Temporal lifters see each frame's 
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -114,7 +115,8 @@ def write_sequence(info: ShardInfo, pose: np.ndarray, out: Path, lifter: dict, r
     joints = np.where(found[:, None, None], pose, np.nan).astype(np.float32)
     folder = out / info.key
     folder.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(folder / "lift.npz", joints_3d=joints, person_found=found, **arrays)
+    with atomic(folder / "lift.npz") as tmp:
+        np.savez_compressed(tmp, joints_3d=joints, person_found=found, **arrays)
     record = {
         "key": info.key, "shard": info.path, "n_frames": int(len(joints)),
         "n_frames_without_person": int((~found).sum()),
@@ -132,8 +134,21 @@ def write_sequence(info: ShardInfo, pose: np.ndarray, out: Path, lifter: dict, r
         frames = frames_for(attrs.get("source"), arrays["frame_index"]) if frames_for is not None else None
         record["files"].update(render_sequence(info, arrays, joints, folder, attrs.get("fps"), lifter["label"],
                                                frames))
-    (folder / "lift.json").write_text(json.dumps(record, indent=1))
+    with atomic(folder / "lift.json") as tmp:   # last: a sequence with its JSON is complete
+        tmp.write_text(json.dumps(record, indent=1))
     return record
+
+
+@contextlib.contextmanager
+def atomic(path: Path) -> Iterator[Path]:
+    """A temporary beside `path` (same suffix) that replaces it on success and is removed on error,
+    so a crash or a full disk never leaves a half-written output under its final name."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def person_found(keypoints_2d: np.ndarray, confidence: np.ndarray) -> np.ndarray:
@@ -161,8 +176,11 @@ def render_sequence(info: ShardInfo, arrays: dict, joints: np.ndarray, folder: P
                 sheet.append(out)
             yield out
 
-    n = write_video(folder / "lift.mp4", composed(), fps or 10.0)
+    with atomic(folder / "lift.mp4") as tmp:
+        n = write_video(tmp, composed(), fps or 10.0)
     if n != len(joints):
         raise ValueError(f"{info.path}: {len(joints)} rows but only {n} frames could be read for the video")
-    cv2.imwrite(str(folder / "contact_sheet.png"), cv2.cvtColor(contact_sheet(sheet), cv2.COLOR_RGB2BGR))
+    with atomic(folder / "contact_sheet.png") as tmp:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(contact_sheet(sheet), cv2.COLOR_RGB2BGR)):
+            raise OSError(f"{folder / 'contact_sheet.png'}: could not be written")
     return {"video": "lift.mp4", "contact_sheet": "contact_sheet.png"}

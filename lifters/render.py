@@ -8,6 +8,7 @@ vertical axis and 15 degrees down, so that depth reads as sideways displacement.
 """
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -148,7 +149,5 @@ def _pt(p) -> tuple[int, int]:
     return int(round(float(p[0]))), int(round(float(p[1])))
 
 
-def _rate(fps: float):
-    from fractions import Fraction
-
+def _rate(fps: float) -> Fraction:
     return Fraction(fps).limit_denominator(1001) if fps and fps > 0 else Fraction(10)
