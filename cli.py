@@ -57,7 +57,7 @@ def cache() -> None:
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 def cache_ls(path: Path) -> None:
     """List the shards under PATH (a cache root or one shard)."""
-    from cache.report import ls_report
+    from auglift.cache.report import ls_report
 
     lines, ok = ls_report(path)
     click.echo("\n".join(lines))
@@ -73,7 +73,7 @@ def cache_ls(path: Path) -> None:
               help="Delete stray temporaries of interrupted writes (only when no writer is running).")
 def cache_verify(path: Path, expect_keys: Path | None, clean_tmp: bool) -> None:
     """Verify one shard or every shard under PATH (checksums, shapes, NaN policy)."""
-    from cache.report import read_key_list, verify_report
+    from auglift.cache.report import read_key_list, verify_report
 
     try:
         keys = read_key_list(expect_keys) if expect_keys else None
@@ -89,7 +89,7 @@ def cache_verify(path: Path, expect_keys: Path | None, clean_tmp: bool) -> None:
 @data_root_option
 def datasets_cmd(data_root: Path) -> None:
     """List the dataset adapters: splits, the root each reads, and whether it is there."""
-    from pipeline.sources.base import available_datasets, get_dataset
+    from auglift.pipeline.sources.base import available_datasets, get_dataset
 
     for name in available_datasets():
         d = get_dataset(name, data_root).describe()
@@ -127,7 +127,7 @@ def simulate(dataset, data_root, out, subjects, split, actions, config_path, vir
     """Simulate (x, y, c, d) shards from 3D mocap: SIMULATED cues, labelled so in every shard."""
     import dataclasses
 
-    from pipeline.simulate import SimulateConfig, load_config, simulate_dataset
+    from auglift.pipeline.simulate import SimulateConfig, load_config, simulate_dataset
 
     try:
         cfg = load_config(config_path) if config_path else SimulateConfig()
@@ -168,8 +168,8 @@ def calibrate_cmd(model, data_root, out, work, seed) -> None:
     import json
     import sys
 
-    from lifters.provenance import git_revision
-    from pipeline.simulate.calibrate import calibrate_landmark_z, landmark_z_page
+    from auglift.lifters.provenance import git_revision
+    from auglift.pipeline.simulate.calibrate import calibrate_landmark_z, landmark_z_page
 
     try:
         result = calibrate_landmark_z(data_root, work, seed)
@@ -231,7 +231,7 @@ def precompute_cmd(dataset, data_root, root, out, config_path, detector, detecto
     import dataclasses
     import sys
 
-    from pipeline.precompute import (PrecomputeConfig, default_root, load_config, parse_params, parse_part,
+    from auglift.pipeline.precompute import (PrecomputeConfig, default_root, load_config, parse_params, parse_part,
                                      run_precompute)
 
     try:
@@ -277,7 +277,7 @@ def precompute_cmd(dataset, data_root, root, out, config_path, detector, detecto
 @click.option("--overwrite", is_flag=True, help="Replace shards made with another configuration.")
 def cache_build_gt(dataset, data_root, out, subjects, split, actions, backend, overwrite) -> None:
     """Shards of GROUND-TRUTH 2D (3D projected through the real cameras) with ORACLE GT depth."""
-    from pipeline.gt_shards import build_gt_shards
+    from auglift.pipeline.gt_shards import build_gt_shards
 
     def split_list(text):
         return [x.strip() for x in text.split(",") if x.strip()] if text else None
@@ -327,8 +327,8 @@ def train_cmd(config_path, model, preset, channels, train_specs, train_subjects,
     """Train a lifter on cached cue shards (streamed), writing checkpoints under --out.
 
     Data-parallel: `torchrun --nproc_per_node N cli.py train ...` (pipeline/CLUSTER.md)."""
-    from lifters.config import TrainConfig, apply_overrides, load_config
-    from lifters.train import train
+    from auglift.lifters.config import TrainConfig, apply_overrides, load_config
+    from auglift.lifters.train import train
 
     try:
         cfg = load_config(config_path) if config_path else TrainConfig()
@@ -368,7 +368,7 @@ def evaluate_cmd(checkpoints, tests, names, labels, subjects, joints, flip_test,
     """Evaluate checkpoints on every frame of the test shards; write JSON and a markdown table."""
     import sys
 
-    from lifters.evaluate import evaluate
+    from auglift.lifters.evaluate import evaluate
 
     subj = [s.strip() for s in subjects.split(",") if s.strip()] if subjects else None
     try:
@@ -414,11 +414,11 @@ def lift_cmd(inputs, out, checkpoint, model, channels, config_path, workers, all
     """
     import dataclasses
 
-    from cache import list_shards
-    from lifters.data import depth_families, resolve_shards
-    from lifters.lift import LiftOptions, default_checkpoint, lift_shards
-    from pipeline.precompute import PrecomputeConfig, load_config, precompute_inputs
-    from pipeline.sources.frames import frames_of_source
+    from auglift.cache import list_shards
+    from auglift.lifters.data import depth_families, resolve_shards
+    from auglift.lifters.lift import LiftOptions, default_checkpoint, lift_shards
+    from auglift.pipeline.precompute import PrecomputeConfig, load_config, precompute_inputs
+    from auglift.pipeline.sources.frames import frames_of_source
 
     try:
         caches = [p for p in inputs if p.is_dir() and list_shards(p)]
@@ -449,7 +449,7 @@ def lift_cmd(inputs, out, checkpoint, model, channels, config_path, workers, all
               help="Directory of the frames' images, named by frame number (e.g. 000123.jpg).")
 def show_cmd(checkpoint, shard, frames, out, images) -> None:
     """Draw predicted vs ground-truth 3D skeletons (and the 2D input) for a few frames."""
-    from lifters.show import show
+    from auglift.lifters.show import show
 
     try:
         rows = [int(f) for f in frames.split(",") if f.strip()]
@@ -468,7 +468,7 @@ def study() -> None:
 @study.command("list")
 def study_list() -> None:
     """List the studies (in the order `study run all` runs them)."""
-    from lifters.studies import STUDIES, study_module
+    from auglift.studies import STUDIES, study_module
 
     for name in STUDIES:
         click.echo(f"{name:<16} {study_module(name).TITLE}")
@@ -499,7 +499,7 @@ def study_list() -> None:
 def study_run(names, size, seed, data_root, out, work, device, workers, gpus, scheduler, part, prepare,
               dashboard) -> None:
     """Run studies by name (see `auglift study list`), or `all`; optionally as Dask tasks."""
-    from lifters.studies import STUDIES, run_all
+    from auglift.studies import STUDIES, run_all
 
     names = list(STUDIES) if "all" in names else list(names)
     unknown = [n for n in names if n not in STUDIES]
@@ -520,9 +520,9 @@ def study_run(names, size, seed, data_root, out, work, device, workers, gpus, sc
 
 
 def _study_grid(names, size, seed, common, workers, gpus, scheduler, part, prepare, dashboard) -> dict:
-    from lifters.studies.grid import run_grid
-    from pipeline.cluster import dask_client
-    from pipeline.precompute import parse_part
+    from auglift.studies.grid import run_grid
+    from auglift.pipeline.cluster import dask_client
+    from auglift.pipeline.precompute import parse_part
 
     if part or prepare:
         return run_grid(names, size, seed, part=parse_part(part) if part else None, gpus=gpus,

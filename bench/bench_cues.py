@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from pipeline.cues import disc_offsets, sample_keypoint_depth
+from auglift.core.codec import disc_offsets, sample_keypoint_depth
 
 
 def loop_sample(depth_maps: np.ndarray, keypoints: np.ndarray, radius: int) -> np.ndarray:

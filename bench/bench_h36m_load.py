@@ -17,8 +17,8 @@ from pathlib import Path
 
 import h5py
 
-from pipeline.sources.base import get_dataset
-from pipeline.sources.h36m import action_spellings
+from auglift.pipeline.sources.base import get_dataset
+from auglift.pipeline.sources.h36m import action_spellings
 
 
 def adapter_pass(root: Path) -> tuple[int, float]:

@@ -36,8 +36,8 @@ def make_sequences(data: Path, folder: Path, frames: int, copies: int) -> None:
     """Re-encode each source into `copies` videos of `frames` frames (its frames, cycled)."""
     import av
 
-    from pipeline.sources.images import read_image
-    from pipeline.sources.video import iter_video_batches
+    from auglift.pipeline.sources.images import read_image
+    from auglift.pipeline.sources.video import iter_video_batches
 
     sources = {p.stem: np.concatenate([b.frames for b in iter_video_batches(p, batch_size=64)])
                for p in sorted((data / "videos").glob("*.mp4"))}
@@ -64,7 +64,7 @@ def save_random_depth_anything(folder: Path) -> Path:
     import torch
     from transformers import DPTImageProcessor
 
-    from lifters.studies.latency import depth_anything_v2_small
+    from auglift.studies.latency import depth_anything_v2_small
 
     path = folder / "random-depth-anything-v2-small"
     torch.manual_seed(0)
@@ -96,9 +96,9 @@ class Sequential:
     """The plain loop: same models, same shards, frame by frame, one process, one thread."""
 
     def __init__(self, model_spec: dict):
-        from pipeline.depth import build_depth
-        from pipeline.detect import build_detector
-        from pipeline.graph import pin_threads
+        from auglift.pipeline.depth import build_depth
+        from auglift.pipeline.detect import build_detector
+        from auglift.pipeline.graph import pin_threads
 
         pin_threads(1)
         t0 = time.perf_counter()
@@ -107,10 +107,10 @@ class Sequential:
         self.load_s = time.perf_counter() - t0
 
     def run(self, jobs, out: Path, config_hash: str) -> dict:
-        from cache import write_shard
-        from pipeline.graph import shard_attrs
-        from pipeline.report import StageClock
-        from pipeline.sources.video import iter_video_batches
+        from auglift.cache import write_shard
+        from auglift.pipeline.graph import shard_attrs
+        from auglift.pipeline.report import StageClock
+        from auglift.pipeline.sources.video import iter_video_batches
 
         sec = {"decode": 0.0, "detect": 0.0, "depth": 0.0, "write": 0.0}
         cpu_sec = dict(sec)
@@ -154,8 +154,8 @@ class DaskGraph:
     def __init__(self, spec: dict, workers: int, dask_malloc_trim: bool = False):
         from distributed import Client, wait
 
-        from pipeline.cluster import local_cluster
-        from pipeline.graph import get_models
+        from auglift.pipeline.cluster import local_cluster
+        from auglift.pipeline.graph import get_models
 
         t0 = time.perf_counter()
         # Dask's own default, which `auglift precompute` removes (see pipeline/CLUSTER.md).
@@ -168,7 +168,7 @@ class DaskGraph:
         self.startup_s = time.perf_counter() - t0
 
     def run(self, jobs, spec: dict) -> dict:
-        from pipeline.graph import run_tasks
+        from auglift.pipeline.graph import run_tasks
 
         cpu0 = cpu_seconds(children=True)
         t_start = time.perf_counter()
@@ -194,7 +194,7 @@ class DaskGraph:
 
 
 def main(argv=None) -> dict:
-    from pipeline.precompute import PrecomputeConfig as PrecomputeConfigDefault
+    from auglift.pipeline.precompute import PrecomputeConfig as PrecomputeConfigDefault
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("AUGLIFT_DATA", REPO.parent / "shared" / "data")))
@@ -216,10 +216,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     args = ap.parse_args(argv)
 
-    from cache import config_hash
-    from pipeline.graph import spec_for
-    from pipeline.jobs import video_jobs
-    from pipeline.precompute import PrecomputeConfig, parse_params
+    from auglift.cache import config_hash
+    from auglift.pipeline.graph import spec_for
+    from auglift.pipeline.jobs import video_jobs
+    from auglift.pipeline.precompute import PrecomputeConfig, parse_params
 
     rounds = []
     with tempfile.TemporaryDirectory(prefix="bench_precompute_") as tmp:

@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.simulate import SimulateConfig, shard_rng, simulate_dataset, simulate_view
-from pipeline.sources.base import get_dataset
+from auglift.pipeline.simulate import SimulateConfig, shard_rng, simulate_dataset, simulate_view
+from auglift.pipeline.sources.base import get_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -35,11 +35,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench_stream import in_memory, memory_batches  # noqa: E402
-from lifters.config import config_from_dict, config_to_dict  # noqa: E402
-from lifters.data import fit_codec, resolve_shards  # noqa: E402
-from lifters.models import build_model  # noqa: E402
-from lifters.train import masked_mpjpe, train  # noqa: E402
-from pipeline.cues import CodecConfig  # noqa: E402
+from auglift.lifters.config import config_from_dict, config_to_dict  # noqa: E402
+from auglift.lifters.data import fit_codec, resolve_shards  # noqa: E402
+from auglift.lifters.models import build_model  # noqa: E402
+from auglift.lifters.train import masked_mpjpe, train  # noqa: E402
+from auglift.core.codec import CodecConfig  # noqa: E402
 
 
 def config(cache: str, out: Path, args, steps: int):
@@ -94,7 +94,7 @@ def reference_rate(data, args) -> float:
 
 def torchrun_rate(cache: str, work: Path, args, nproc: int) -> float:
     """samples/s (global batch) of `auglift train` under torchrun with `nproc` processes."""
-    from lifters.checkpoint import load_checkpoint
+    from auglift.lifters.checkpoint import load_checkpoint
 
     secs = []
     for steps in (args.warmup, args.warmup + args.steps):
@@ -110,7 +110,7 @@ def torchrun_rate(cache: str, work: Path, args, nproc: int) -> float:
 
 
 def gt_cache(work: Path) -> str:
-    from pipeline.gt_shards import build_gt_shards
+    from auglift.pipeline.gt_shards import build_gt_shards
 
     out = work / "h36m_gt"
     build_gt_shards("h36m", REPO.parent / "shared" / "data", out, subjects=["S1", "S5"], log=None)

@@ -29,15 +29,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench_train import loop_seconds  # noqa: E402
-from lifters.config import config_from_dict  # noqa: E402
-from lifters.train import train  # noqa: E402
+from auglift.lifters.config import config_from_dict  # noqa: E402
+from auglift.lifters.train import train  # noqa: E402
 
 
 def save_depth_model(path: Path, size: int, tiny: bool) -> Path:
     """A Depth Anything V2 Small (or, --tiny, a tiny one) with random weights, saved like a hub checkpoint."""
     from transformers import DPTImageProcessor
 
-    from lifters.studies.latency import depth_anything_v2_small
+    from auglift.studies.latency import depth_anything_v2_small
 
     torch.manual_seed(0)
     model = depth_anything_v2_small(size)
@@ -58,7 +58,7 @@ def save_depth_model(path: Path, size: int, tiny: bool) -> Path:
 
 
 def depth_rates(model_dir: Path, device: str, batches: list[int], repeats: int) -> dict[int, float]:
-    from pipeline.depth import build_depth
+    from auglift.pipeline.depth import build_depth
 
     backend = build_depth("depth-anything", model=str(model_dir), device=device)
     frames = np.random.default_rng(0).integers(0, 255, (max(batches), 1000, 1000, 3), dtype=np.uint8)
@@ -76,7 +76,7 @@ def depth_rates(model_dir: Path, device: str, batches: list[int], repeats: int) 
 
 def synthetic_cache(root: Path, shards: int, frames: int) -> Path:
     """Shards with the shapes of real ones (17 joints, 2D + confidence + depth + 3D), random poses."""
-    from cache import write_shard
+    from auglift.cache import write_shard
 
     rng = np.random.default_rng(0)
     for s in range(shards):

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from pipeline.config_io import check_fields, read_yaml_mapping
-from pipeline.cues import CHANNEL_SETS, DEPTH_MODES, CodecConfig
+from auglift.core.config_io import check_fields, read_yaml_mapping
+from auglift.core.codec import CHANNEL_SETS, DEPTH_MODES, CodecConfig
 
 # Kept here (not imported from lifters.distributed) so that reading a config never imports torch.
 PRECISIONS = ("fp32", "bf16", "fp16")

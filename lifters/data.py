@@ -33,10 +33,10 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from cache import depth_family, list_shards, open_shard, ordinal_array_name
-from cache.store import is_shard_path
-from pipeline.cues import CodecConfig, CueCodec, ordinal_depth
-from pipeline.skeleton import flip_pairs
+from auglift.cache import depth_family, list_shards, open_shard, ordinal_array_name
+from auglift.cache.store import is_shard_path
+from auglift.core.codec import CodecConfig, CueCodec, ordinal_depth
+from auglift.core.skeleton import flip_pairs
 
 PREDICTS = ("center", "all")
 

@@ -20,8 +20,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from pipeline.config_io import writing
-from pipeline.skeleton import H36M17_JOINTS
+from auglift.core.config_io import writing
+from auglift.core.skeleton import H36M17_JOINTS
 
 from .checkpoint import build_from_checkpoint, describe, load_checkpoint
 from .data import resolve_shards
@@ -107,7 +107,7 @@ def evaluate(checkpoints: Sequence[str | Path], tests: Sequence[Sequence[str]], 
         for n, shards in test_shards.items():
             check_skeleton(ckpt, shards, where=f"{path} on test set {n!r}: ")
             check_depth_kinds(ckpt, shards, allow_depth_kind_mismatch, where=f"{path} on test set {n!r}: ")
-    from lifters.provenance import git_revision
+    from auglift.lifters.provenance import git_revision
 
     report: dict[str, Any] = {
         "command": command,

@@ -27,8 +27,8 @@ from typing import Callable, Iterator, Sequence
 import cv2
 import numpy as np
 
-from cache import open_shard
-from pipeline.skeleton import H36M17_JOINTS
+from auglift.cache import open_shard
+from auglift.core.skeleton import H36M17_JOINTS
 
 from .checkpoint import build_from_checkpoint, describe, load_checkpoint
 from .data import ShardInfo

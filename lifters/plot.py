@@ -11,8 +11,8 @@ from typing import Sequence
 
 import numpy as np
 
-from pipeline.config_io import writing
-from pipeline.skeleton import H36M17_LEFT, H36M17_PARENTS
+from auglift.core.config_io import writing
+from auglift.core.skeleton import H36M17_LEFT, H36M17_PARENTS
 
 GT_COLOR = "#2b2b2b"
 LEFT_COLOR = "#1f77b4"

@@ -19,8 +19,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from cache import depth_family
-from pipeline.skeleton import flip_pairs
+from auglift.cache import depth_family
+from auglift.core.skeleton import flip_pairs
 
 from .data import ShardInfo, WindowDataset, WindowSpec, depth_families
 

@@ -16,7 +16,7 @@ import av
 import cv2
 import numpy as np
 
-from pipeline.skeleton import H36M17_LEFT, H36M17_PARENTS
+from auglift.core.skeleton import H36M17_LEFT, H36M17_PARENTS
 
 LEFT_RGB = (31, 119, 180)           # matplotlib's blue and red, as lifters/plot.py draws them
 RIGHT_RGB = (214, 39, 40)

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from cache import open_shard
+from auglift.cache import open_shard
 
 from .checkpoint import build_from_checkpoint, load_checkpoint
 from .data import ShardInfo, WindowSpec, encode_frames, needed_arrays, ordinal_name, root_relative_metres

@@ -29,7 +29,7 @@ from typing import Any, Callable
 import torch
 from torch.utils.data import DataLoader
 
-from cache.store import stray_pid_temps
+from auglift.cache.store import stray_pid_temps
 
 from .checkpoint import build_from_checkpoint, check_resumable, load_checkpoint, model_record, save_checkpoint
 from .config import TrainConfig, config_from_dict, config_to_dict, save_config

@@ -29,7 +29,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from cache.schema import FORMAT_VERSION
+from auglift.cache.schema import FORMAT_VERSION
 
 from .produce import CONFLICT, KEEP, after_race, conflict_error, decide
 from .cluster import _THREAD_VARS, dask_client
@@ -109,8 +109,8 @@ def get_models(spec: dict) -> tuple[Any, Any]:
     global _BUILDS
     key = (json.dumps(spec["models"], sort_keys=True), threading.get_ident())
     if key not in _MODELS:
-        from pipeline.depth import build_depth
-        from pipeline.detect import build_detector
+        from auglift.pipeline.depth import build_depth
+        from auglift.pipeline.detect import build_detector
 
         pin_threads(spec["threads"])
         m = spec["models"]
@@ -141,9 +141,9 @@ def shard_attrs(job, detector, depth, image_size: tuple[int, int], config_hash: 
 
 def process_sequence(job, spec: dict) -> SequenceResult:
     """Run one sequence through detect + depth into its shard. Never raises: failures are returned."""
-    from cache import shard_path
-    from pipeline.jobs import resolve_adapter_job
-    from pipeline.sources.frames import FrameSourceError
+    from auglift.cache import shard_path
+    from auglift.pipeline.jobs import resolve_adapter_job
+    from auglift.pipeline.sources.frames import FrameSourceError
 
     res = SequenceResult(job.key, worker=f"{os.uname().nodename}:{os.getpid()}",
                          started=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"))
@@ -191,10 +191,10 @@ def _write_outputs(job, spec: dict, detector, depth, clock: StageClock, res: Seq
     """Detect, add depth and write every shard of the sequence (pipeline.outputs); all or none.
     Track shards beside the job key are always replaced: the job key, committed last, is what
     marks the sequence done."""
-    from cache import ShardWriter
-    from pipeline.detect.subjects import PeopleConfig
-    from pipeline.outputs import plan_outputs, track_keys
-    from pipeline.sources.frames import FrameSourceError, iter_frames
+    from auglift.cache import ShardWriter
+    from auglift.pipeline.detect.subjects import PeopleConfig
+    from auglift.pipeline.outputs import plan_outputs, track_keys
+    from auglift.pipeline.sources.frames import FrameSourceError, iter_frames
 
     people = PeopleConfig(**spec["people"])
     gt = job.joints_3d_cam

@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from pipeline.detect.people import SELECTION_CODES, people_summary
-from pipeline.detect.subjects import PeopleConfig, Tracks, detect_guided, detect_per_frame
+from auglift.pipeline.detect.people import SELECTION_CODES, people_summary
+from auglift.pipeline.detect.subjects import PeopleConfig, Tracks, detect_guided, detect_per_frame
 
 
 @dataclass
@@ -51,7 +51,7 @@ class ShardOutput:
 
 
 def track_key(job, track: int) -> tuple[str, str]:
-    from cache import key_for
+    from auglift.cache import key_for
 
     camera = f"{job.camera}-track{track}"
     return key_for(job.dataset, job.subject, job.action, camera), camera

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .config_io import check_fields, read_yaml_mapping
+from auglift.core.config_io import check_fields, read_yaml_mapping
 from .detect.people import MATCH_MAX_ERROR
 from .detect.subjects import PeopleConfig
 from .produce import write_expected_keys  # noqa: F401  (re-exported: the producers' shared policy)
@@ -65,8 +65,8 @@ class PrecomputeConfig:
 
     def model_spec(self) -> dict[str, Any]:
         """Backend names and params as the workers build them (device added for --gpu)."""
-        from pipeline.depth import depth_class
-        from pipeline.detect import detector_class
+        from auglift.pipeline.depth import depth_class
+        from auglift.pipeline.detect import detector_class
 
         det_params, depth_params = dict(self.detector_params), dict(self.depth_params)
         for cls, params in ((detector_class(self.detector), det_params), (depth_class(self.depth), depth_params)):
@@ -150,7 +150,7 @@ def run_precompute(dataset: str, root: str | Path | None, out: str | Path, confi
     are in `report["failures"]`; the run itself only raises for problems that concern every
     sequence (bad config, no sequences).
     """
-    from cache import config_hash, stray_temps
+    from auglift.cache import config_hash, stray_temps
 
     from .graph import run_tasks, spec_for
     from .jobs import build_jobs, split_part
@@ -205,7 +205,7 @@ def precompute_inputs(paths: list[Path], out: str | Path, config: PrecomputeConf
     Returns (the paths of their shards, the number of sequences that failed); with
     `config.people == "all"` each sequence's other tracks (keys `<key>-track<k>`) come along.
     """
-    from cache import list_shards
+    from auglift.cache import list_shards
 
     from .jobs import input_jobs
 

@@ -22,9 +22,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cache import open_shard, sanitise_component, verify_shard
-from cache.keys import EXPECTED_KEYS_FILE
-from cache.store import pid_tmp_path
+from auglift.cache import open_shard, sanitise_component, verify_shard
+from auglift.cache.keys import EXPECTED_KEYS_FILE
+from auglift.cache.store import pid_tmp_path
 
 KEEP, WRITE, CONFLICT = "keep", "write", "conflict"
 

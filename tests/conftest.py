@@ -24,7 +24,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def gt_cache(shared_data, tmp_path_factory):
     """GT-2D shards of S1 and S9, Directions only (16 real shards, ~5k frames)."""
-    from pipeline.gt_shards import build_gt_shards
+    from auglift.pipeline.gt_shards import build_gt_shards
 
     out = tmp_path_factory.mktemp("h36m_gt")
     build_gt_shards("h36m", shared_data, out, subjects=["S1", "S9"], actions=["Directions*"], log=None)
@@ -34,7 +34,7 @@ def gt_cache(shared_data, tmp_path_factory):
 @pytest.fixture(scope="session")
 def sim_cache(shared_data, tmp_path_factory):
     """SIMULATED shards of Human3.6M S9 "Walking" (4 cameras, ~1300 frames, depth simulated_metric)."""
-    from pipeline.simulate import simulate_dataset
+    from auglift.pipeline.simulate import simulate_dataset
 
     out = tmp_path_factory.mktemp("sim_walking")
     summary = simulate_dataset("h36m", shared_data, out, subjects=["S9"], actions=["Walking"], log=None)
@@ -47,7 +47,7 @@ def sim_checkpoint(sim_cache, tmp_path_factory):
     """A SimpleBaseline xycd checkpoint trained for 2 steps on `sim_cache` through the CLI."""
     from click.testing import CliRunner
 
-    from cli import main
+    from auglift.cli import main
 
     out = tmp_path_factory.mktemp("sim_run")
     result = CliRunner().invoke(main, ["train", "--channels", "xycd", "--train", str(sim_cache), "--epochs", "1",

@@ -5,8 +5,8 @@ import h5py
 import pytest
 from click.testing import CliRunner
 
-from cli import main
-from cache import write_shard
+from auglift.cli import main
+from auglift.cache import write_shard
 from test_cache_support import key_of, make_attrs, synthetic_sequence
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import zarr
 
-from cache import (ShardError, ShardWriter, clean_tmp, list_shards, open_shard, shard_path,
+from auglift.cache import (ShardError, ShardWriter, clean_tmp, list_shards, open_shard, shard_path,
                    stray_temps, verify_shard, verify_tree, write_shard)
 from test_cache_support import key_of, make_attrs, synthetic_sequence
 

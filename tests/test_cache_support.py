@@ -11,9 +11,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from cache import config_hash, key_for
-from pipeline.camera import project, world_to_camera
-from pipeline.skeleton import H36M32_TO_17, to_h36m17
+from auglift.cache import config_hash, key_for
+from auglift.core.camera import project, world_to_camera
+from auglift.core.skeleton import H36M32_TO_17, to_h36m17
 
 F = (1145.0, 1143.8)
 C = (512.5, 515.5)

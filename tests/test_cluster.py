@@ -5,7 +5,7 @@ import os
 
 from distributed import Client
 
-from pipeline.cluster import dask_client, local_cluster
+from auglift.pipeline.cluster import dask_client, local_cluster
 
 
 def test_one_worker_per_gpu_sees_only_its_device():

@@ -8,12 +8,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from cache import key_for, write_shard
-from lifters.data import (ShuffleBuffer, WindowDataset, WindowSpec, fit_codec, flip_frames,
+from auglift.cache import key_for, write_shard
+from auglift.lifters.data import (ShuffleBuffer, WindowDataset, WindowSpec, fit_codec, flip_frames,
                           resolve_shards, root_relative_metres)
-from pipeline.camera import project
-from pipeline.cues import CodecConfig, CueCodec
-from pipeline.skeleton import H36M17_LEFT, H36M17_RIGHT
+from auglift.core.camera import project
+from auglift.core.codec import CodecConfig, CueCodec
+from auglift.core.skeleton import H36M17_LEFT, H36M17_RIGHT
 
 W, H = 1000, 1002
 
@@ -209,7 +209,7 @@ def test_dataset_flip_targets_match_inputs(shards):
 
 def test_codec_fit_streamed_equals_in_memory(shards):
     streamed = fit_codec(shards, CodecConfig(channels="xy"), chunk_frames=7)
-    from cache import open_shard
+    from auglift.cache import open_shard
 
     data = [(open_shard(i.path).read("keypoints_2d"), np.array(i.image_size)) for i in shards]
     whole = CueCodec(CodecConfig(channels="xy")).fit([(np.concatenate([d for d, _ in data]), data[0][1])])
@@ -249,11 +249,11 @@ def test_missing_ground_truth_is_refused(tmp_path, plain_codec):
 def test_the_loader_reads_the_ordinal_array_the_simulator_writes_for_any_bin():
     """One name per bin, also for a fractional one (a 2.5 mm bin once read `ordinal_2.5mm` while
     the simulator wrote `ordinal_2p5mm`, and the loader fell back to ground truth silently)."""
-    from pipeline.cues import CodecConfig, CueCodec
-    from pipeline.simulate import SimulateConfig
-    from pipeline.simulate.sequence import shard_attrs
+    from auglift.core.codec import CodecConfig, CueCodec
+    from auglift.pipeline.simulate import SimulateConfig
+    from auglift.pipeline.simulate.sequence import shard_attrs
 
-    from lifters.data import needed_arrays
+    from auglift.lifters.data import needed_arrays
 
     for bin_mm in (2.5, 10.0, 100.0):
         written = shard_attrs(SimulateConfig(ordinal_bins_mm=(bin_mm,)), dataset="h36m", subject="S1",

@@ -15,9 +15,9 @@ import h5py
 import numpy as np
 import pytest
 
-from pipeline.camera import Camera, look_at
-from pipeline.skeleton import H36M32_TO_17, MPI3DHP28_TO_17, bone_lengths, to_h36m17
-from pipeline.sources.base import DatasetError, SequenceRef, get_dataset, left_right_agreement
+from auglift.core.camera import Camera, look_at
+from auglift.core.skeleton import H36M32_TO_17, MPI3DHP28_TO_17, bone_lengths, to_h36m17
+from auglift.pipeline.sources.base import DatasetError, SequenceRef, get_dataset, left_right_agreement
 
 # A standing person facing +y, right side at +x, z up (mm), in H36M-17 order.
 STANDING = np.array([
@@ -376,7 +376,7 @@ def test_3dpw_malformed_pickle(tmp_path):
 
 
 def test_standardize_to_h36m():
-    from pipeline.sources.pw3d import H36M_TRAIN_BONE_LENGTHS, standardize_to_h36m
+    from auglift.pipeline.sources.pw3d import H36M_TRAIN_BONE_LENGTHS, standardize_to_h36m
 
     rng = np.random.default_rng(3)
     joints = motion(20) + rng.normal(0, 20, (20, 17, 3))
@@ -386,7 +386,7 @@ def test_standardize_to_h36m():
     recentred[:, 0] = 0.5 * (joints[:, 1] + joints[:, 4])
 
     def directions(j):
-        from pipeline.skeleton import H36M17_PARENTS
+        from auglift.core.skeleton import H36M17_PARENTS
 
         b = j[:, 1:] - j[:, list(H36M17_PARENTS[1:])]
         return b / np.linalg.norm(b, axis=-1, keepdims=True)
@@ -454,7 +454,7 @@ def test_fit3d_layout(tmp_path):
 # ---------------------------------------------------------------------------------- custom
 @pytest.mark.parametrize("suffix", [".npz", ".zarr"])
 def test_custom_round_trip(tmp_path, suffix):
-    from pipeline.sources.custom import write_custom_sequence
+    from auglift.pipeline.sources.custom import write_custom_sequence
 
     cams = ring_cameras(2)
     world_m = smpl24_from_h36m17(motion(10, 7)) / 1000.0
@@ -485,7 +485,7 @@ def test_custom_round_trip(tmp_path, suffix):
 
 
 def test_custom_camera_coords_and_errors(tmp_path):
-    from pipeline.sources.custom import write_custom_sequence
+    from auglift.pipeline.sources.custom import write_custom_sequence
 
     joints = ring_cameras(1)[0].world_to_camera(motion(4))
     write_custom_sequence(tmp_path / "S" / "walk.npz", joints, skeleton="h36m17", units="mm", coords="camera",

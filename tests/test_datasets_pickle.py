@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
-from pipeline.safe_pickle import UnsafePickleError, load_pickle, loads_pickle
+from auglift.pipeline.safe_pickle import UnsafePickleError, load_pickle, loads_pickle
 
 
 class _RunsCommand:

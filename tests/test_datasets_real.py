@@ -7,10 +7,10 @@ import h5py
 import numpy as np
 import pytest
 
-from pipeline.camera import Camera
-from pipeline.safe_pickle import load_pickle
-from pipeline.skeleton import bone_lengths, to_h36m17
-from pipeline.sources.base import get_dataset
+from auglift.core.camera import Camera
+from auglift.pipeline.safe_pickle import load_pickle
+from auglift.core.skeleton import bone_lengths, to_h36m17
+from auglift.pipeline.sources.base import get_dataset
 from test_datasets_fixtures import write_3dhp_test, write_3dhp_train
 
 H36M_SH_JOINTS = [0, 1, 2, 3, 4, 5, 6, 8, 11, 12, 13, 14, 15, 16]   # same point in SH and GT
@@ -68,7 +68,7 @@ def test_h36m_matches_the_sample_annotations(h36m, shared_data):
 
 
 def test_h36m_bone_length_constant(h36m):
-    from pipeline.sources.pw3d import H36M_TRAIN_BONE_LENGTHS, standardize_to_h36m
+    from auglift.pipeline.sources.pw3d import H36M_TRAIN_BONE_LENGTHS, standardize_to_h36m
 
     per_subject = []
     for subject in h36m.splits["train"]:
@@ -134,7 +134,7 @@ def test_3dhp_test_adapter_on_real_sample(shared_data, tmp_path):
 def test_datasets_command_lists_every_adapter(shared_data):
     from click.testing import CliRunner
 
-    from cli import main
+    from auglift.cli import main
 
     result = CliRunner().invoke(main, ["datasets", "--data-root", str(shared_data)])
     assert result.exit_code == 0, result.output

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.depth import DEPTH_BACKENDS, build_depth
-from pipeline.depth.depth_anything import resolve_kind
-from pipeline.detect import Detections, build_detector, empty_detections
-from pipeline.sources.images import read_image
+from auglift.pipeline.depth import DEPTH_BACKENDS, build_depth
+from auglift.pipeline.depth.depth_anything import resolve_kind
+from auglift.pipeline.detect import Detections, build_detector, empty_detections
+from auglift.pipeline.sources.images import read_image
 
 
 def _save_depth_anything(path, depth_type: str):
@@ -56,7 +56,7 @@ def test_depth_anything_relative_from_local_dir(tmp_path, frame_and_pose):
     out = backend(img[None], det)
     assert out.depth.shape == (1, 17) and out.valid.all() and np.isfinite(out.depth).all()
     # the value is the min of the resized map over the radius-3 disc around each keypoint
-    from pipeline.cues import sample_keypoint_depth
+    from auglift.core.codec import sample_keypoint_depth
 
     expect = sample_keypoint_depth(maps.numpy(), det.keypoints.astype(np.float64), radius=3)
     np.testing.assert_allclose(out.depth, expect, rtol=1e-6)

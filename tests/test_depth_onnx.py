@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.depth import build_depth
-from pipeline.sources.images import read_image
+from auglift.pipeline.depth import build_depth
+from auglift.pipeline.sources.images import read_image
 from test_depth import _save_depth_anything
 
 pytest.importorskip("onnxruntime")

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.detect import DETECTORS, build_detector, keypoint_box, select_person
-from pipeline.sources.images import read_image
-from pipeline.sources.video import iter_video_batches
+from auglift.pipeline.detect import DETECTORS, build_detector, keypoint_box, select_person
+from auglift.pipeline.sources.images import read_image
+from auglift.pipeline.sources.video import iter_video_batches
 
 
 @pytest.fixture(scope="module")
@@ -166,8 +166,8 @@ def test_rtmpose_keeps_each_actor_on_a_two_person_image(shared_data):
     pytest.importorskip("mmdet")
     from test_people import two_person_image
 
-    from pipeline.detect.people import guide_box
-    from pipeline.detect.subjects import PeopleConfig, detect_guided
+    from auglift.pipeline.detect.people import guide_box
+    from auglift.pipeline.detect.subjects import PeopleConfig, detect_guided
 
     pose_cfg = _mm_config("mmpose", "body_2d_keypoint", "rtmpose", "body8", "rtmpose-l_8xb256-420e_body8-384x288.py")
     det_cfg = _mm_config("mmdet", "rtmdet", "rtmdet_tiny_8xb32-300e_coco.py")

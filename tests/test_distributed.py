@@ -9,10 +9,10 @@ import pytest
 import torch
 import yaml
 
-from lifters.checkpoint import build_from_checkpoint, load_checkpoint
-from lifters.config import config_from_dict, config_to_dict
-from lifters.distributed import GlobalBatchNorm, Runtime, resolve_device, sync_batchnorm
-from lifters.train import train
+from auglift.lifters.checkpoint import build_from_checkpoint, load_checkpoint
+from auglift.lifters.config import config_from_dict, config_to_dict
+from auglift.lifters.distributed import GlobalBatchNorm, Runtime, resolve_device, sync_batchnorm
+from auglift.lifters.train import train
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
 

@@ -8,13 +8,13 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from cache import key_for, open_shard, write_shard
-from lifters.checkpoint import build_from_checkpoint, load_checkpoint, model_record, save_checkpoint
-from lifters.data import resolve_shards
-from lifters.evaluate import DepthKindMismatch, action_group, evaluate, predict, score
-from lifters.models import build_model
-from lifters.train import shard_summary, train
-from pipeline.cues import CueCodec
+from auglift.cache import key_for, open_shard, write_shard
+from auglift.lifters.checkpoint import build_from_checkpoint, load_checkpoint, model_record, save_checkpoint
+from auglift.lifters.data import resolve_shards
+from auglift.lifters.evaluate import DepthKindMismatch, action_group, evaluate, predict, score
+from auglift.lifters.models import build_model
+from auglift.lifters.train import shard_summary, train
+from auglift.core.codec import CueCodec
 
 from test_train import tiny_config
 
@@ -129,7 +129,7 @@ def test_joint_subset_and_action_groups(checkpoints, gt_cache):  # noqa: F811
 
 
 def test_cli_train_evaluate_show(gt_cache, tmp_path):  # noqa: F811
-    from cli import main
+    from auglift.cli import main
 
     runner = CliRunner()
     run = tmp_path / "run"

@@ -9,17 +9,17 @@ import shutil
 import numpy as np
 import pytest
 
-from cache import list_shards, open_shard
-from cache.report import verify_report
-from pipeline.camera import project
-from pipeline.jobs import build_jobs, split_part
-from pipeline.precompute import PrecomputeConfig, load_config, parse_params, parse_part, run_precompute
-from pipeline.skeleton import to_h36m17
+from auglift.cache import list_shards, open_shard
+from auglift.cache.report import verify_report
+from auglift.core.camera import project
+from auglift.pipeline.jobs import build_jobs, split_part
+from auglift.pipeline.precompute import PrecomputeConfig, load_config, parse_params, parse_part, run_precompute
+from auglift.core.skeleton import to_h36m17
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    from pipeline.cluster import local_cluster
+    from auglift.pipeline.cluster import local_cluster
 
     with local_cluster(2) as c:  # the cluster the command starts, shared by this module's tests
         yield c
@@ -190,7 +190,7 @@ def test_yaml_config(tmp_path):
 def test_cli_exit_code_and_unknown_params(videos, tmp_path):
     from click.testing import CliRunner
 
-    from cli import main
+    from auglift.cli import main
 
     runner = CliRunner()
     res = runner.invoke(main, ["precompute", "--dataset", "videos", "--root", str(videos), "--out",
@@ -221,7 +221,7 @@ def test_image_folders_dataset(shared_data, tmp_path):
         assert shard.read("frame_index").tolist() == [0, 1, 2] and shard.attrs["image_size"] == [1000, 1002]
         assert shard.attrs["fps"] is None and "joints_3d_cam" not in shard.array_names
     with pytest.raises(ValueError, match="explicit root"):
-        from pipeline.precompute import default_root
+        from auglift.pipeline.precompute import default_root
 
         default_root("images", shared_data)
 
@@ -230,7 +230,7 @@ def test_longest_sequences_start_first(cluster, shared_data, tmp_path):
     """Long sequences are submitted with higher priority, so a run does not end on one of them."""
     import av
 
-    from pipeline.sources.video import iter_video_batches
+    from auglift.pipeline.sources.video import iter_video_batches
 
     frames = next(iter_video_batches(shared_data / "videos" / "posetrack_000001.mp4", batch_size=5)).frames
     root = tmp_path / "videos"

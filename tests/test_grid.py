@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from lifters.studies import caches, cross_input, run_study
-from lifters.studies.context import Lifter, Schedule
-from lifters.studies.grid import LOCK_NAME, plan, run_grid
+from auglift.studies import caches, cross_input, run_study
+from auglift.studies.context import Lifter, Schedule
+from auglift.studies.grid import LOCK_NAME, plan, run_grid
 
 
 def tiny_config() -> cross_input.Config:
@@ -69,7 +69,7 @@ def kill_a_training_worker(client, work: Path, stop: threading.Event) -> dict:
 def test_grid_on_two_workers_matches_sequential_and_survives_a_killed_worker(sequential, shared_data, tmp_path):
     from distributed import Client
 
-    from pipeline.cluster import local_cluster
+    from auglift.pipeline.cluster import local_cluster
 
     seq_data, seq_md = page(sequential / "out", sequential / "work")
     work, out = tmp_path / "work", tmp_path / "out"
@@ -127,7 +127,7 @@ def test_parts_train_their_share_and_the_last_writes_the_pages(sequential, share
 
 
 def test_full_size_honours_the_device(shared_data, tmp_path):
-    from lifters.studies import make_context
+    from auglift.studies import make_context
 
     assert make_context("full", 0, shared_data, tmp_path, tmp_path).device == "auto"
     assert make_context("full", 0, shared_data, tmp_path, tmp_path, device="cpu").device == "cpu"
@@ -138,7 +138,7 @@ def test_full_size_honours_the_device(shared_data, tmp_path):
 
 
 def tiny_config_train():
-    from lifters.config import TrainConfig
+    from auglift.lifters.config import TrainConfig
 
     cfg = TrainConfig()
     cfg.data.train = ["somewhere"]
@@ -148,7 +148,7 @@ def tiny_config_train():
 def test_cli_study_grid_options(tmp_path):
     from click.testing import CliRunner
 
-    from cli import main
+    from auglift.cli import main
 
     bad = CliRunner().invoke(main, ["study", "run", "cross_input", "--part", "3/2", "--work", str(tmp_path)])
     assert bad.exit_code != 0 and "need 0 <= i < N" in bad.output

@@ -12,8 +12,8 @@ import pytest
 import zarr
 from click.testing import CliRunner
 
-from cache import ShardError, list_shards, open_shard, verify_shard, write_shard
-from cli import main
+from auglift.cache import ShardError, list_shards, open_shard, verify_shard, write_shard
+from auglift.cli import main
 
 VICTIM = "h36m/S9/Walking/54138969"
 

@@ -10,15 +10,15 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from cli import main
-from lifters.checkpoint import build_from_checkpoint, load_checkpoint
-from lifters.config import config_from_dict
-from lifters.data import resolve_shards
-from lifters.lift import LiftOptions, default_checkpoint, lift_shards
-from lifters.predict import DepthKindMismatch, predict
-from lifters.train import train
-from pipeline.simulate import SimulateConfig, simulate_dataset
-from pipeline.simulate.noise import DepthNoiseConfig
+from auglift.cli import main
+from auglift.lifters.checkpoint import build_from_checkpoint, load_checkpoint
+from auglift.lifters.config import config_from_dict
+from auglift.lifters.data import resolve_shards
+from auglift.lifters.lift import LiftOptions, default_checkpoint, lift_shards
+from auglift.lifters.predict import DepthKindMismatch, predict
+from auglift.lifters.train import train
+from auglift.pipeline.simulate import SimulateConfig, simulate_dataset
+from auglift.pipeline.simulate.noise import DepthNoiseConfig
 
 VIDEO = "posetrack_000001.mp4"
 

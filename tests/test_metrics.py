@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from lifters.metrics import (auc, evaluate_all, mpjpe, mpjpe_loss, n_mpjpe, p_mpjpe, pck,
+from auglift.lifters.metrics import (auc, evaluate_all, mpjpe, mpjpe_loss, n_mpjpe, p_mpjpe, pck,
                              procrustes_align)
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 from click.testing import CliRunner
 
-from cache import list_shards, open_shard, write_shard
-from cli import main
+from auglift.cache import list_shards, open_shard, write_shard
+from auglift.cli import main
 
 
 def derived_shard(src, root, **attrs_change):

@@ -12,14 +12,14 @@ from PIL import Image
 
 from click.testing import CliRunner
 
-from cache import list_shards, open_shard
-from cli import main
-from pipeline.detect import build_detector
-from pipeline.detect.people import (box_iou, choose_track, distinct_people, guide_box, identity_switches, match_to_guide,
+from auglift.cache import list_shards, open_shard
+from auglift.cli import main
+from auglift.pipeline.detect import build_detector
+from auglift.pipeline.detect.people import (box_iou, choose_track, distinct_people, guide_box, identity_switches, match_to_guide,
                                     people_summary, track_people, track_rows)
-from pipeline.detect.subjects import PeopleConfig, detect_guided
-from pipeline.precompute import PrecomputeConfig, run_precompute
-from pipeline.sources.images import read_image
+from auglift.pipeline.detect.subjects import PeopleConfig, detect_guided
+from auglift.pipeline.precompute import PrecomputeConfig, run_precompute
+from auglift.pipeline.sources.images import read_image
 from test_datasets_fixtures import smpl24_from_h36m17
 
 # S1 Directions (left) and S7 Greeting (right): pairs BlazePose's person detector finds at these sizes
@@ -187,7 +187,7 @@ def write_two_actor_3dpw(root, shared_data, n=2, name="courtyard_test_00"):
 
 
 def shard_cues(path):
-    from pipeline.camera import project
+    from auglift.core.camera import project
 
     with open_shard(path) as shard:
         cam = shard.attrs["intrinsics"]

@@ -9,8 +9,8 @@ import shutil
 import numpy as np
 import pytest
 
-from cache import open_shard
-from pipeline.precompute import PrecomputeConfig, run_precompute
+from auglift.cache import open_shard
+from auglift.pipeline.precompute import PrecomputeConfig, run_precompute
 
 N_POSES = 3     # the first 3 poses of the 10 fps copy = release frames 0, 5, 10
 
@@ -20,7 +20,7 @@ def h36m_root(shared_data, tmp_path_factory):
     import av
     import h5py
 
-    from pipeline.sources.images import read_image
+    from auglift.pipeline.sources.images import read_image
 
     root = tmp_path_factory.mktemp("h36m")
     (root / "S1" / "MyPoses" / "3D_positions").mkdir(parents=True)
@@ -45,7 +45,7 @@ def h36m_root(shared_data, tmp_path_factory):
 
 
 def test_h36m_adapter_sequence_with_video(h36m_root, tmp_path):
-    from pipeline.sources.base import get_dataset
+    from auglift.pipeline.sources.base import get_dataset
 
     out = tmp_path / "cache"
     report, _ = run_precompute("h36m", h36m_root, out, PrecomputeConfig(workers=0), progress=False, log=None)

@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from cache import list_shards, open_shard, stray_temps, verify_tree
-from pipeline.precompute import PrecomputeConfig, default_root, run_precompute
+from auglift.cache import list_shards, open_shard, stray_temps, verify_tree
+from auglift.pipeline.precompute import PrecomputeConfig, default_root, run_precompute
 
 AUGLIFT = [sys.executable, "-c", "from cli import main; main()"]
 

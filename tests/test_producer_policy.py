@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cache import ShardWriter, list_shards, open_shard, write_shard
-from cli import main
-from pipeline.produce import CONFLICT, KEEP, WRITE, after_race, decide
+from auglift.cache import ShardWriter, list_shards, open_shard, write_shard
+from auglift.cli import main
+from auglift.pipeline.produce import CONFLICT, KEEP, WRITE, after_race, decide
 
 REPO = Path(__file__).resolve().parents[1]
 SIM = ["simulate", "--dataset", "h36m", "--subjects", "S9", "--actions", "Walking"]

@@ -4,11 +4,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from pipeline.simulate import (ConfidenceConfig, DepthNoiseConfig, NoiseConfig, SimulateConfig,
+from auglift.pipeline.simulate import (ConfidenceConfig, DepthNoiseConfig, NoiseConfig, SimulateConfig,
                                VirtualCameraConfig, add_detector_noise, apply_depth_model,
                                config_from_dict, load_config, sample_virtual_camera,
                                simulate_confidence)
-from pipeline.skeleton import flip_pairs
+from auglift.core.skeleton import flip_pairs
 
 RNG_N = 40000
 
@@ -145,7 +145,7 @@ def test_virtual_cameras_look_at_the_subject_and_keep_it_in_view():
 
 
 def test_up_axis_is_estimated_from_the_skeleton():
-    from pipeline.simulate.views import estimate_up
+    from auglift.pipeline.simulate.views import estimate_up
 
     world = walking_motion()
     np.testing.assert_allclose(estimate_up(world), [0, 0, 1], atol=1e-9)
@@ -173,7 +173,7 @@ def test_config_from_yaml_and_errors_name_the_file_and_key(tmp_path):
 
 
 def test_config_hash_changes_with_results_not_with_batch_size():
-    from pipeline.simulate.run import config_hash_of
+    from auglift.pipeline.simulate.run import config_hash_of
 
     base = SimulateConfig()
     assert config_hash_of(base, "h36m") == config_hash_of(dataclasses.replace(base, batch_frames=7), "h36m")
@@ -183,8 +183,8 @@ def test_config_hash_changes_with_results_not_with_batch_size():
 
 
 def test_landmark_z_model_fit_recovers_its_own_parameters():
-    from pipeline.simulate.calibrate import fit_landmark_z
-    from pipeline.simulate.noise import DepthNoiseConfig, simulate_landmark_z
+    from auglift.pipeline.simulate.calibrate import fit_landmark_z
+    from auglift.pipeline.simulate.noise import DepthNoiseConfig, simulate_landmark_z
 
     rng = np.random.default_rng(0)
     joints = rng.normal(0.0, 250.0, (400, 17, 3)) + np.array([0.0, 0.0, 4000.0])   # mm, 4 m away
@@ -197,10 +197,10 @@ def test_landmark_z_model_fit_recovers_its_own_parameters():
 
 def test_landmark_z_fit_on_real_blazepose_output_shows_compressed_but_ordered_depth(shared_data, tmp_path):
     """BlazePose's real world-landmark z on the real H36M sample frames: the fit the defaults come from."""
-    from cache import list_shards, open_shard
-    from pipeline.precompute import PrecomputeConfig, run_precompute
-    from pipeline.simulate.calibrate import fit_landmark_z
-    from pipeline.simulate.noise import DepthNoiseConfig
+    from auglift.cache import list_shards, open_shard
+    from auglift.pipeline.precompute import PrecomputeConfig, run_precompute
+    from auglift.pipeline.simulate.calibrate import fit_landmark_z
+    from auglift.pipeline.simulate.noise import DepthNoiseConfig
 
     run_precompute("samples", shared_data / "samples", tmp_path, PrecomputeConfig(workers=0), progress=False, log=None)
     z, joints = [], []

@@ -2,12 +2,12 @@
 import numpy as np
 import pytest
 
-from cache import ordinal_array_name
-from pipeline.camera import Camera
-from pipeline.cues import sample_keypoint_depth
-from pipeline.simulate import BodyModel, SimulateConfig, keypoint_depth, shard_rng, simulate_view, visibility
-from pipeline.simulate.render import disc_rays, first_hit_depth, ray_capsule_depth, undistort
-from pipeline.skeleton import H36M17_JOINTS
+from auglift.cache import ordinal_array_name
+from auglift.core.camera import Camera
+from auglift.core.codec import sample_keypoint_depth
+from auglift.pipeline.simulate import BodyModel, SimulateConfig, keypoint_depth, shard_rng, simulate_view, visibility
+from auglift.pipeline.simulate.render import disc_rays, first_hit_depth, ray_capsule_depth, undistort
+from auglift.core.skeleton import H36M17_JOINTS
 
 J = {name: i for i, name in enumerate(H36M17_JOINTS)}
 BODY = BodyModel()
@@ -35,7 +35,7 @@ def standing_pose() -> np.ndarray:
 
 
 def no_noise(**kw) -> SimulateConfig:
-    from pipeline.simulate import ConfidenceConfig, DepthNoiseConfig, NoiseConfig
+    from auglift.pipeline.simulate import ConfidenceConfig, DepthNoiseConfig, NoiseConfig
 
     return SimulateConfig(noise=NoiseConfig(sigma=0.0, p_outlier=0.0, p_swap=0.0),
                           depth=DepthNoiseConfig(mult_sigma=0.0, scale_sigma=0.0),

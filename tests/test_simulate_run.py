@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.simulate import SimulateConfig, simulate_dataset
-from pipeline.simulate.run import SUMMARY_NAME
-from pipeline.skeleton import H36M17_JOINTS
+from auglift.pipeline.simulate import SimulateConfig, simulate_dataset
+from auglift.pipeline.simulate.run import SUMMARY_NAME
+from auglift.core.skeleton import H36M17_JOINTS
 
 # S11 "Directions": 4 cameras, one of which (54138969) has no Stacked-Hourglass file
 SUBSET = dict(subjects=["S11"], actions=["Directions"])
@@ -18,7 +18,7 @@ def with_views(cfg: SimulateConfig, n: int) -> SimulateConfig:
 
 
 def checksums(root):
-    from cache import list_shards, open_shard
+    from auglift.cache import list_shards, open_shard
 
     out = {}
     for p in list_shards(root):
@@ -36,8 +36,8 @@ def h36m_run(shared_data, tmp_path_factory):
 
 
 def test_shards_are_standard_verified_and_labelled_simulated(h36m_run, shared_data):
-    from cache import list_shards, open_shard, verify_tree
-    from pipeline.sources.base import get_dataset
+    from auglift.cache import list_shards, open_shard, verify_tree
+    from auglift.pipeline.sources.base import get_dataset
 
     out, summary = h36m_run
     reports = verify_tree(out)
@@ -68,7 +68,7 @@ def test_shards_are_standard_verified_and_labelled_simulated(h36m_run, shared_da
     dz = seq.joints_3d_cam[..., 2] / 1000 - arr["depth"]
     assert 0.02 < np.nanmedian(dz[seen]) < 0.15
     for b in (10, 100, 250):
-        from pipeline.cues import ordinal_depth
+        from auglift.core.codec import ordinal_depth
 
         np.testing.assert_array_equal(arr[f"ordinal_{b}mm"], ordinal_depth(seq.joints_3d_cam, b))
 
@@ -85,7 +85,7 @@ def test_summary_reports_per_joint_confidence_lower_where_occluded(h36m_run):
 
 
 def test_virtual_view_shows_the_same_motion_from_elsewhere(h36m_run):
-    from cache import list_shards, open_shard
+    from auglift.cache import list_shards, open_shard
 
     out, _ = h36m_run
     shards = {p.parent.name + "/" + p.stem: p for p in list_shards(out)}
@@ -119,7 +119,7 @@ def test_same_seed_gives_identical_checksums_whatever_the_workers(h36m_run, shar
 
 
 def test_resume_keeps_good_shards_and_redoes_broken_or_stale_ones(shared_data, tmp_path):
-    from cache import list_shards
+    from auglift.cache import list_shards
 
     cfg = SimulateConfig()
     first = simulate_dataset("h36m", shared_data, tmp_path, config=cfg, log=None, **SUBSET)
@@ -142,8 +142,8 @@ def test_resume_keeps_good_shards_and_redoes_broken_or_stale_ones(shared_data, t
 
 
 def test_real_detections_mode_keeps_the_stacked_hourglass_keypoints(shared_data, tmp_path):
-    from cache import list_shards, open_shard
-    from pipeline.sources.base import get_dataset
+    from auglift.cache import list_shards, open_shard
+    from auglift.pipeline.sources.base import get_dataset
 
     cfg = SimulateConfig(keypoints="real")
     summary = simulate_dataset("h36m", shared_data, tmp_path, config=cfg, log=None, **SUBSET)
@@ -166,9 +166,9 @@ def test_real_detections_mode_keeps_the_stacked_hourglass_keypoints(shared_data,
 
 
 def test_relative_depth_mode_is_affine_inverse_metric_depth_and_labelled(shared_data):
-    from pipeline.simulate import config_from_dict, shard_rng, simulate_view
-    from pipeline.simulate.sequence import shard_attrs
-    from pipeline.sources.base import get_dataset
+    from auglift.pipeline.simulate import config_from_dict, shard_rng, simulate_view
+    from auglift.pipeline.simulate.sequence import shard_attrs
+    from auglift.pipeline.sources.base import get_dataset
 
     adapter = get_dataset("h36m", shared_data)
     seq = adapter.load(adapter.list_sequences(subjects=["S11"])[4])
@@ -193,7 +193,7 @@ def test_relative_depth_mode_is_affine_inverse_metric_depth_and_labelled(shared_
 def test_cli_simulate_writes_shards_and_prints_the_summary(shared_data, tmp_path):
     from click.testing import CliRunner
 
-    from cli import main
+    from auglift.cli import main
 
     cfg = tmp_path / "sim.yaml"
     cfg.write_text("noise:\n  sigma: 0.02\n")

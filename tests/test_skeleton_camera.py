@@ -2,7 +2,7 @@ import h5py
 import numpy as np
 import pytest
 
-from pipeline import camera, skeleton
+from auglift.core import camera, skeleton
 
 
 def _h36m_camera(root, subject: int, index: int) -> camera.Camera:

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lifters import provenance
-from lifters.studies import common, motion, paper
-from lifters.studies.common import Provenance, StudyResult, delta_pct, md_table, write_results
+from auglift.lifters import provenance
+from auglift.studies import common, motion, paper
+from auglift.studies.common import Provenance, StudyResult, delta_pct, md_table, write_results
 
 
 # ------------------------------------------------------------------------------------ Δ%
@@ -179,7 +179,7 @@ def test_reindex_rejects_ragged_arrays_and_bad_names():
 
 
 def test_write_transformed_shards_round_trip(tmp_path):
-    from cache import open_shard, verify_shard, write_shard
+    from auglift.cache import open_shard, verify_shard, write_shard
 
     a = _seq(9)
     a["confidence"] = np.full((9, 17), 0.9, np.float32)
@@ -207,7 +207,7 @@ def test_write_transformed_shards_round_trip(tmp_path):
 
 # ------------------------------------------------------------------------------- study tables
 def test_cross_input_delta_table_compares_with_the_same_lifters_xy():
-    from lifters.studies import cross_input
+    from auglift.studies import cross_input
 
     results = {"sb xy": {"ID": {"mpjpe": 50.0}, "OOD": {"mpjpe": 100.0}},
                "sb xycd": {"ID": {"mpjpe": 45.0}, "OOD": {"mpjpe": 110.0}},
@@ -224,7 +224,7 @@ def test_cross_input_delta_table_compares_with_the_same_lifters_xy():
 
 
 def test_cross_input_explains_no_gain_in_distribution_and_names_left_out_lifters():
-    from lifters.studies import caches, cross_input
+    from auglift.studies import caches, cross_input
 
     labels = {"sb xy": ("sb", "xy"), "sb xycd": ("sb", "xycd")}
     results = {"sb xy": {caches.ID: {"mpjpe": 100.0}}, "sb xycd": {caches.ID: {"mpjpe": 100.3}}}
@@ -240,7 +240,7 @@ def test_cross_input_explains_no_gain_in_distribution_and_names_left_out_lifters
 def test_every_study_has_a_small_and_a_larger_full_setting(name):
     import dataclasses
 
-    from lifters.studies import study_module
+    from auglift.studies import study_module
 
     mod = study_module(name)
     small, full = mod.Config.for_size("small"), mod.Config.for_size("full")
@@ -249,7 +249,7 @@ def test_every_study_has_a_small_and_a_larger_full_setting(name):
 
 
 def test_unknown_study_and_size_are_refused(tmp_path):
-    from lifters.studies import run_study, study_module
+    from auglift.studies import run_study, study_module
 
     with pytest.raises(ValueError, match="unknown study 'tabel2'"):
         study_module("tabel2")
@@ -260,7 +260,7 @@ def test_unknown_study_and_size_are_refused(tmp_path):
 # ------------------------------------------------------------------------------- shared runs
 def _tiny_cache(root: Path, subjects=("S1", "S8", "S9"), frames: int = 48) -> Path:
     """A few realistic-shaped shards: a pose seen by a pinhole camera, with simulated-style cues."""
-    from cache import write_shard
+    from auglift.cache import write_shard
 
     rng = np.random.default_rng(1)
     t = np.linspace(0, 2 * np.pi, frames)
@@ -282,7 +282,7 @@ def _tiny_cache(root: Path, subjects=("S1", "S8", "S9"), frames: int = 48) -> Pa
 
 
 def test_trained_lifters_are_reused_and_evaluated(tmp_path):
-    from lifters.studies.context import Lifter, Schedule, StudyContext, train_config
+    from auglift.studies.context import Lifter, Schedule, StudyContext, train_config
 
     cache = _tiny_cache(tmp_path / "shards")
     ctx = StudyContext("small", 0, tmp_path, tmp_path / "work", tmp_path / "out", log=lambda s: None)
@@ -304,7 +304,7 @@ def test_trained_lifters_are_reused_and_evaluated(tmp_path):
 
 
 def test_lifter_labels_and_slugs():
-    from lifters.studies.context import Lifter
+    from auglift.studies.context import Lifter
 
     lf = Lifter("videopose3d", "vp3d-9", (("channels", 128),))
     assert lf.label == "videopose3d [vp3d-9; channels=128]"
@@ -314,8 +314,8 @@ def test_lifter_labels_and_slugs():
 def test_cli_lists_studies_and_refuses_unknown_names():
     from click.testing import CliRunner
 
-    from cli import main
-    from lifters.studies import STUDIES
+    from auglift.cli import main
+    from auglift.studies import STUDIES
 
     out = CliRunner().invoke(main, ["study", "list"])
     assert out.exit_code == 0
@@ -325,7 +325,7 @@ def test_cli_lists_studies_and_refuses_unknown_names():
 
 
 def test_ordinal_reading_states_when_coarse_bins_beat_fine_ones():
-    from lifters.studies import caches, ordinal
+    from auglift.studies import caches, ordinal
 
     keys = {"xy": ("xy", False, None), "f": ("xyo ORACLE 1 cm", False, 10.0), "c": ("xyo ORACLE 25 cm", False, 250.0)}
     coarse_wins = {"f": {caches.ID: 5.0, caches.OOD_VIEWS: -10.0}, "c": {caches.ID: -8.0, caches.OOD_VIEWS: -20.0}}
@@ -335,7 +335,7 @@ def test_ordinal_reading_states_when_coarse_bins_beat_fine_ones():
 
 
 def test_box_rescale_reading_explains_where_rescaling_does_not_help():
-    from lifters.studies import box_rescale, caches
+    from auglift.studies import box_rescale, caches
 
     keys = {"sb xy off": ("sb", "xy", False), "sb xycd off": ("sb", "xycd", False), "sb xy on": ("sb", "xy", True)}
     deltas = {"sb xy off": {caches.OOD_VIEWS: 5.2, caches.ID: -0.2}, "sb xycd off": {caches.OOD_VIEWS: 0.0, caches.ID: 1.8}}
@@ -346,7 +346,7 @@ def test_box_rescale_reading_explains_where_rescaling_does_not_help():
 
 
 def test_sequence_length_reading_flags_xycd_worse_in_distribution():
-    from lifters.studies import caches, sequence_length
+    from auglift.studies import caches, sequence_length
 
     keys = {"a": (1, "xy"), "b": (1, "xycd"), "c": (9, "xy"), "d": (9, "xycd")}
     mp = {"a": {caches.ID: 123.1, caches.OOD_VIEWS: 231.0}, "b": {caches.ID: 137.1, caches.OOD_VIEWS: 230.0},

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from cache import open_shard
-from lifters.checkpoint import load_checkpoint, save_checkpoint
-from lifters.config import (TrainConfig, apply_overrides, config_from_dict, config_to_dict, load_config,
+from auglift.cache import open_shard
+from auglift.lifters.checkpoint import load_checkpoint, save_checkpoint
+from auglift.lifters.config import (TrainConfig, apply_overrides, config_from_dict, config_to_dict, load_config,
                             save_config)
-from lifters.data import resolve_shards
-from lifters.train import masked_mpjpe, train
+from auglift.lifters.data import resolve_shards
+from auglift.lifters.train import masked_mpjpe, train
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
 

@@ -13,11 +13,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from cache import list_shards, verify_tree
-from cli import main
-from lifters.checkpoint import FORMAT, VERSION, load_checkpoint
-from pipeline.sources.base import get_dataset
-from pipeline.sources.custom import write_custom_sequence
+from auglift.cache import list_shards, verify_tree
+from auglift.cli import main
+from auglift.lifters.checkpoint import FORMAT, VERSION, load_checkpoint
+from auglift.pipeline.sources.base import get_dataset
+from auglift.pipeline.sources.custom import write_custom_sequence
 
 HINT = "  (rerun as `auglift --debug ...` for the traceback)"
 

@@ -4,7 +4,7 @@ Heavy dependencies (transformers) load only when a backend is built.
 """
 from __future__ import annotations
 
-from pipeline.config_io import registry_class
+from auglift.core.config_io import registry_class
 
 from .base import DepthBackend, DepthOutput
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.detect.base import Detections
+from auglift.pipeline.detect.base import Detections
 
 
 @dataclass

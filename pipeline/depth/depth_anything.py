@@ -28,8 +28,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from pipeline.cues import sample_keypoint_depth
-from pipeline.detect.base import Detections
+from auglift.core.codec import sample_keypoint_depth
+from auglift.pipeline.detect.base import Detections
 
 from .base import DepthBackend, DepthOutput
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.detect.base import Detections
+from auglift.pipeline.detect.base import Detections
 
 from .base import DepthBackend, DepthOutput
 

@@ -7,7 +7,7 @@ tracking: people.py, subjects.py).
 """
 from __future__ import annotations
 
-from pipeline.config_io import registry_class
+from auglift.core.config_io import registry_class
 
 from .base import PERSON_MODES, Detections, Detector, People, empty_detections, keypoint_box, select_person
 

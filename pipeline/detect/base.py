@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.skeleton import NUM_JOINTS
+from auglift.core.skeleton import NUM_JOINTS
 
 from .people import distinct_people
 

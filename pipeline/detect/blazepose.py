@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.skeleton import confidence_to_h36m17, to_h36m17
+from auglift.core.skeleton import confidence_to_h36m17, to_h36m17
 
 from .base import Detections, Detector, People, empty_detections, empty_people, keypoint_box
 from .people import box_iou

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.skeleton import confidence_to_h36m17, to_h36m17
+from auglift.core.skeleton import confidence_to_h36m17, to_h36m17
 
 from .base import PERSON_MODES, Detections, Detector, People, empty_detections, empty_people, select_person
 

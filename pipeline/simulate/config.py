@@ -5,7 +5,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.config_io import check_fields, read_yaml_mapping
+from auglift.core.config_io import check_fields, read_yaml_mapping
 
 from .noise import ConfidenceConfig, DepthNoiseConfig, NoiseConfig
 from .render import BodyModel

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.cues import box_size
-from pipeline.skeleton import NUM_JOINTS, flip_pairs
+from auglift.core.codec import box_size
+from auglift.core.skeleton import NUM_JOINTS, flip_pairs
 
 # Relative 2D noise per H36M-17 joint: limb ends are harder to localise than the trunk.
 _JOINT_SCALE = (1.0, 1.1, 1.0, 1.2, 1.1, 1.0, 1.2, 0.9, 0.9, 1.0, 1.0,

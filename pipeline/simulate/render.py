@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.cues import disc_offsets, sample_keypoint_depth
-from pipeline.skeleton import H36M17_JOINTS, NUM_JOINTS
+from auglift.core.codec import disc_offsets, sample_keypoint_depth
+from auglift.core.skeleton import H36M17_JOINTS, NUM_JOINTS
 
 # Points the capsules run between: the 17 joints, then two derived ones.
 # chest_top: 65% of the way from spine to thorax, so the chest's rounded top ends near the

@@ -18,8 +18,8 @@ from typing import Callable
 
 import numpy as np
 
-from pipeline.produce import CONFLICT, KEEP, after_race, conflict_error, decide, write_expected_keys
-from pipeline.skeleton import H36M17_JOINTS
+from auglift.pipeline.produce import CONFLICT, KEEP, after_race, conflict_error, decide, write_expected_keys
+from auglift.core.skeleton import H36M17_JOINTS
 
 from .config import SimulateConfig
 from .sequence import shard_attrs, shard_rng, simulate_view
@@ -58,7 +58,7 @@ def simulate_dataset(dataset: str, data_root: str | Path, out: str | Path, *,
     `actions`: optional glob patterns on action names (e.g. ["Walking*"]). `overwrite`:
     replace shards made with another configuration (otherwise those sequences fail).
     """
-    from pipeline.sources.base import select_sequences
+    from auglift.pipeline.sources.base import select_sequences
 
     cfg = config or SimulateConfig()
     out = Path(out)
@@ -93,7 +93,7 @@ def simulate_dataset(dataset: str, data_root: str | Path, out: str | Path, *,
 
 
 def config_hash_of(cfg: SimulateConfig, dataset: str) -> str:
-    from cache import config_hash
+    from auglift.cache import config_hash
 
     return config_hash({"dataset": dataset, **cfg.hashed()})
 
@@ -102,7 +102,7 @@ _ADAPTERS: dict = {}
 
 
 def _adapter(dataset: str, data_root: str):
-    from pipeline.sources.base import get_dataset
+    from auglift.pipeline.sources.base import get_dataset
 
     if (dataset, data_root) not in _ADAPTERS:
         _ADAPTERS[(dataset, data_root)] = get_dataset(dataset, data_root)
@@ -111,7 +111,7 @@ def _adapter(dataset: str, data_root: str):
 
 def task_key(task: Task) -> str:
     """The shard key a task writes."""
-    from cache import key_for
+    from auglift.cache import key_for
 
     camera = f"virtual-{task.view}" if task.view >= 0 else str(task.ref.camera)
     return key_for(task.dataset, str(task.ref.subject), str(task.ref.action), camera)
@@ -119,7 +119,7 @@ def task_key(task: Task) -> str:
 
 def _kept(path: Path, key: str, cfg: SimulateConfig, virtual: bool, t0: float) -> TaskResult:
     """The result of a key whose verified shard (same config hash) is kept."""
-    from cache import open_shard
+    from auglift.cache import open_shard
 
     with open_shard(path) as shard:
         conf = shard.read("confidence")
@@ -130,7 +130,7 @@ def _kept(path: Path, key: str, cfg: SimulateConfig, virtual: bool, t0: float) -
 
 def run_task(task: Task, cfg: SimulateConfig, out: str, backend: str, overwrite: bool = False) -> TaskResult:
     """Make (or keep) one shard. Never raises: a failure becomes a result naming the sequence."""
-    from cache import shard_path, write_shard
+    from auglift.cache import shard_path, write_shard
 
     t0 = time.perf_counter()
     ref = task.ref

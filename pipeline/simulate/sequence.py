@@ -7,9 +7,9 @@ import zlib
 
 import numpy as np
 
-from cache import ordinal_array_name
-from cache.schema import FORMAT_VERSION
-from pipeline.cues import ordinal_depth
+from auglift.cache import ordinal_array_name
+from auglift.cache.schema import FORMAT_VERSION
+from auglift.core.codec import ordinal_depth
 
 from .config import SIMULATOR_VERSION, SimulateConfig
 from .noise import add_detector_noise, apply_depth_model, simulate_confidence, simulate_landmark_z

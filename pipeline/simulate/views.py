@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.camera import Camera, look_at
+from auglift.core.camera import Camera, look_at
 
 
 @dataclass(frozen=True)

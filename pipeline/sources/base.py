@@ -24,8 +24,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from pipeline.camera import Camera
-from pipeline.skeleton import NUM_JOINTS
+from auglift.core.camera import Camera
+from auglift.core.skeleton import NUM_JOINTS
 
 
 class DatasetError(RuntimeError):
@@ -181,7 +181,7 @@ def register(cls: type[DatasetAdapter]) -> type[DatasetAdapter]:
 
 def _load_builtins() -> None:
     for m in _BUILTIN_MODULES:
-        importlib.import_module(f"pipeline.sources.{m}")
+        importlib.import_module(f"{__package__}.{m}")
 
 
 def available_datasets() -> list[str]:

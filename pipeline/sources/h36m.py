@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.camera import Camera
-from pipeline.skeleton import to_h36m17
+from auglift.core.camera import Camera
+from auglift.core.skeleton import to_h36m17
 
 from .base import DatasetAdapter, DatasetError, Sequence, SequenceRef, check_array, register, require
 

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.camera import Camera
-from pipeline.skeleton import to_h36m17
+from auglift.core.camera import Camera
+from auglift.core.skeleton import to_h36m17
 
 from .base import DatasetAdapter, DatasetError, Sequence, check_array, register, require
 

@@ -36,8 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.camera import Camera
-from pipeline.skeleton import H36M17_PARENTS, NUM_JOINTS, confidence_to_h36m17, to_h36m17
+from auglift.core.camera import Camera
+from auglift.core.skeleton import H36M17_PARENTS, NUM_JOINTS, confidence_to_h36m17, to_h36m17
 
 from .base import DatasetAdapter, DatasetError, Sequence, check_array, register, require
 
@@ -136,7 +136,7 @@ class PW3DAdapter(DatasetAdapter):
 
 
 def read_sequence_pickle(path: Path) -> dict:
-    from pipeline.safe_pickle import load_pickle
+    from auglift.pipeline.safe_pickle import load_pickle
 
     data = load_pickle(path)
     if not isinstance(data, dict):

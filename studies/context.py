@@ -49,8 +49,8 @@ class StudyContext:
     def simulated(self, name: str, config, subjects: Sequence[str], actions: Sequence[str] | None = None,
                   dataset: str = "h36m", workers: int = 1) -> Path:
         """A cache of SIMULATED shards under `cache/<name>` (made, or resumed, by the simulator)."""
-        from pipeline.simulate import simulate_dataset
-        from pipeline.simulate.run import SUMMARY_NAME, config_hash_of
+        from auglift.pipeline.simulate import simulate_dataset
+        from auglift.pipeline.simulate.run import SUMMARY_NAME, config_hash_of
 
         root = self.work / "cache" / name
         want = {"config_hash": config_hash_of(config, dataset), "subjects": sorted(subjects),
@@ -83,7 +83,7 @@ class StudyContext:
         Returns the checkpoint to evaluate: best.pt (lowest validation MPJPE on S8) when the run
         has a validation set, else last.pt.
         """
-        from lifters.train import train
+        from auglift.lifters.train import train
 
         cfg, want, pick = self.run_dir(name, cfg)
         if self.planning:  # finished or not: every part of a job array must see the same list
@@ -107,7 +107,7 @@ class StudyContext:
     def run_dir(self, name: str, cfg):
         """(cfg with its run directory and this context's device, the comparable config, the
         checkpoint the studies evaluate)."""
-        from lifters.config import config_to_dict
+        from auglift.lifters.config import config_to_dict
 
         # The directory carries a hash of the configuration: two studies that train a lifter of
         # the same name on different schedules never overwrite each other.
@@ -158,8 +158,8 @@ def evaluate_checkpoint(path: str, label: str, tests: Mapping[str, list[str]], s
                         allow_depth_kind_mismatch: bool, device: str) -> dict[str, dict[str, Any]]:
     """{test: metrics} of one checkpoint on every test set (a grid task, or run in place);
     `device` auto is resolved where it runs."""
-    from lifters.distributed import resolve_device
-    from lifters.evaluate import evaluate
+    from auglift.lifters.distributed import resolve_device
+    from auglift.lifters.evaluate import evaluate
 
     device = str(resolve_device(device))
 
@@ -225,8 +225,8 @@ def train_config(ctx: "StudyContext", lifter: Lifter, channels: str, train: Sequ
                  val: Sequence[str] = (), box_rescale: bool = True, ordinal_bin: float | None = None,
                  train_subjects: Sequence[str] = TRAIN_SUBJECTS, val_subjects: Sequence[str] = VAL_SUBJECTS):
     """A TrainConfig for one study lifter: S1 S5 S6 S7 for training, S8 to pick the best epoch."""
-    from lifters.config import TrainConfig, validate
-    from pipeline.cues import CodecConfig
+    from auglift.lifters.config import TrainConfig, validate
+    from auglift.core.codec import CodecConfig
 
     codec = CodecConfig(channels=channels, box_rescale=box_rescale)
     if ordinal_bin is not None:

@@ -91,9 +91,9 @@ def run(ctx, cfg: Config) -> StudyResult:
 
 def _figure(ctx, cfg: Config, ckpts: dict, ev) -> str:
     """plot_frames: each detected frame's image and 2D keypoints, predicted (xycd) vs true 3D."""
-    from cache import open_shard
-    from lifters.data import resolve_shards
-    from lifters.plot import plot_frames
+    from auglift.cache import open_shard
+    from auglift.lifters.data import resolve_shards
+    from auglift.lifters.plot import plot_frames
 
     label = next(lab for lab in ckpts if lab.endswith(" " + cfg.figure_channels))
     shards = {s.key: s for s in resolve_shards(ev.cache)}
@@ -133,8 +133,8 @@ def _image_for(ctx, key: str) -> np.ndarray | None:
     """The RGB image of a sample shard, found through the precompute's own job list."""
     import cv2
 
-    from pipeline.jobs import sample_jobs
-    from pipeline.precompute import default_root
+    from auglift.pipeline.jobs import sample_jobs
+    from auglift.pipeline.precompute import default_root
 
     files = {j.key: j.frames.paths[0] for j in sample_jobs(default_root("samples", ctx.data_root)) if j.frames}
     img = cv2.imread(files[key]) if key in files else None

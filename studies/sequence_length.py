@@ -64,7 +64,7 @@ def data_description(ctx, cfg: Config) -> dict:
 
 def transformed_tests(ctx, main: Path, names) -> dict[str, list[str]]:
     """Test shards of S9/S11 re-timed by each transform (written once under derived/)."""
-    from lifters.data import resolve_shards
+    from auglift.lifters.data import resolve_shards
 
     src = [i.path for i in resolve_shards(str(main), subjects=list(TEST_SUBJECTS))]
     out = {}

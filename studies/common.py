@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from lifters.provenance import git_revision, machine_info
+from auglift.lifters.provenance import git_revision, machine_info
 
 SIZES = ("small", "full")
 

@@ -33,7 +33,7 @@ class RealEval:
 
 def sample_cache(ctx, detector: str = "mediapipe", depth: str = "landmark-z") -> Path:
     """Precompute the sample frames once into `cache/samples_real` (resumed if already there)."""
-    from pipeline.precompute import PrecomputeConfig, default_root, run_precompute
+    from auglift.pipeline.precompute import PrecomputeConfig, default_root, run_precompute
 
     out = ctx.work / "cache" / "samples_real"
     cfg = PrecomputeConfig(detector=detector, depth=depth, workers=0)
@@ -47,8 +47,8 @@ def sample_cache(ctx, detector: str = "mediapipe", depth: str = "landmark-z") ->
 
 def predict_frames(checkpoint: str | Path, shards) -> tuple[np.ndarray, np.ndarray]:
     """(pred, gt) `(N, 17, 3)` mm root-relative, one row per single-frame shard."""
-    from lifters.checkpoint import build_from_checkpoint, load_checkpoint
-    from lifters.evaluate import predict
+    from auglift.lifters.checkpoint import build_from_checkpoint, load_checkpoint
+    from auglift.lifters.evaluate import predict
 
     model, codec = build_from_checkpoint(load_checkpoint(checkpoint))
     preds = predict(model, codec, shards)
@@ -61,9 +61,9 @@ def evaluate_samples(ctx, checkpoints: Mapping[str, str | Path], dataset: str | 
     Frames where the detector found nobody are listed but left out of the metrics (their input
     is all "undetected", which no lifter can use).
     """
-    from cache import open_shard
-    from lifters.data import resolve_shards
-    from lifters.evaluate import Predictions, score
+    from auglift.cache import open_shard
+    from auglift.lifters.data import resolve_shards
+    from auglift.lifters.evaluate import Predictions, score
 
     ctx.needs_checkpoints()
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline import cues
+from auglift.core import codec as cues
 
 
 def _map_with(values: dict, shape=(40, 50), background=5.0):
@@ -153,7 +153,7 @@ def test_undetected_joints_encode_without_nan():
 
 
 def test_relative_inverse_d_channel_is_unchanged_by_any_positive_scale_and_shift():
-    from pipeline.cues import CodecConfig, CueCodec
+    from auglift.core.codec import CodecConfig, CueCodec
 
     rng = np.random.default_rng(3)
     metric = rng.uniform(2.0, 5.0, (64, 17))       # metres, like a person 2-5 m away
@@ -174,7 +174,7 @@ def test_relative_inverse_d_channel_is_unchanged_by_any_positive_scale_and_shift
 
 
 def test_relative_inverse_encoding_keeps_depth_order_farther_is_larger():
-    from pipeline.cues import relative_inverse_to_depth
+    from auglift.core.codec import relative_inverse_to_depth
 
     metric = np.array([[2.0, 3.0, 4.0, 2.5]])
     enc = relative_inverse_to_depth(1.0 / metric)

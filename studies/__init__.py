@@ -9,7 +9,7 @@ Each study module has `TITLE`, a `Config` dataclass with `for_size("small" | "fu
 a GPU cluster) and `run(ctx, cfg) -> StudyResult`. Shared simulated caches and trained lifters
 live under the work directory (default `runs/experiments/`) and are reused between studies
 and between runs. Results are written by `common.write_results` with their provenance.
-`lifters/studies/grid.py` runs the same studies' trainings and evaluations as Dask tasks.
+`studies/grid.py` runs the same studies' trainings and evaluations as Dask tasks.
 """
 from __future__ import annotations
 
@@ -25,12 +25,12 @@ from .context import StudyContext
 # Run order of `all`: the cheap, dependency-free studies first, so that a cut-short run still
 # leaves results; the training studies share caches and checkpoints in this order.
 STUDIES: dict[str, str] = {
-    "latency": "lifters.studies.latency",
-    "cross_input": "lifters.studies.cross_input",
-    "box_rescale": "lifters.studies.box_rescale",
-    "end_to_end": "lifters.studies.end_to_end",
-    "ordinal": "lifters.studies.ordinal",
-    "sequence_length": "lifters.studies.sequence_length",
+    "latency": "auglift.studies.latency",
+    "cross_input": "auglift.studies.cross_input",
+    "box_rescale": "auglift.studies.box_rescale",
+    "end_to_end": "auglift.studies.end_to_end",
+    "ordinal": "auglift.studies.ordinal",
+    "sequence_length": "auglift.studies.sequence_length",
 }
 
 
