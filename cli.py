@@ -1,10 +1,42 @@
 """auglift command line. This module only parses arguments and calls into the packages."""
 from __future__ import annotations
 
+import dataclasses
+import json
 import shlex
+import sys
 from pathlib import Path
 
 import click
+
+from auglift.cache import list_shards
+from auglift.cache.report import ls_report, read_key_list, verify_report
+from auglift.lifters.config import TrainConfig, apply_overrides
+from auglift.lifters.config import load_config as load_train_config
+from auglift.lifters.data import depth_families, resolve_shards
+from auglift.lifters.evaluate import evaluate
+from auglift.lifters.lift import LiftOptions, default_checkpoint, lift_shards
+from auglift.lifters.provenance import git_revision
+from auglift.lifters.show import show
+from auglift.lifters.train import train
+from auglift.pipeline.cluster import dask_client
+from auglift.pipeline.frames import frames_of_source
+from auglift.pipeline.gt_shards import build_gt_shards
+from auglift.pipeline.precompute import (
+    PrecomputeConfig,
+    default_root,
+    parse_params,
+    parse_part,
+    precompute_inputs,
+    run_precompute,
+)
+from auglift.pipeline.precompute import load_config as load_precompute_config
+from auglift.pipeline.simulate import SimulateConfig, simulate_dataset
+from auglift.pipeline.simulate import load_config as load_simulate_config
+from auglift.pipeline.simulate.calibrate import calibrate_landmark_z, landmark_z_page
+from auglift.pipeline.sources.base import available_datasets, get_dataset
+from auglift.studies import STUDIES, run_all, study_module
+from auglift.studies.grid import run_grid
 
 # The one default of every --data-root: the shared data beside the repository (../shared/data seen
 # from the repository root) whatever the working directory; $AUGLIFT_DATA or the option override it.
@@ -57,7 +89,6 @@ def cache() -> None:
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 def cache_ls(path: Path) -> None:
     """List the shards under PATH (a cache root or one shard)."""
-    from auglift.cache.report import ls_report
 
     lines, ok = ls_report(path)
     click.echo("\n".join(lines))
@@ -73,7 +104,6 @@ def cache_ls(path: Path) -> None:
               help="Delete stray temporaries of interrupted writes (only when no writer is running).")
 def cache_verify(path: Path, expect_keys: Path | None, clean_tmp: bool) -> None:
     """Verify one shard or every shard under PATH (checksums, shapes, NaN policy)."""
-    from auglift.cache.report import read_key_list, verify_report
 
     try:
         keys = read_key_list(expect_keys) if expect_keys else None
@@ -89,7 +119,6 @@ def cache_verify(path: Path, expect_keys: Path | None, clean_tmp: bool) -> None:
 @data_root_option
 def datasets_cmd(data_root: Path) -> None:
     """List the dataset adapters: splits, the root each reads, and whether it is there."""
-    from auglift.pipeline.sources.base import available_datasets, get_dataset
 
     for name in available_datasets():
         d = get_dataset(name, data_root).describe()
@@ -125,12 +154,10 @@ def datasets_cmd(data_root: Path) -> None:
 def simulate(dataset, data_root, out, subjects, split, actions, config_path, virtual_views, keypoints,
              seed, depth_kind, backend, workers, overwrite) -> None:
     """Simulate (x, y, c, d) shards from 3D mocap: SIMULATED cues, labelled so in every shard."""
-    import dataclasses
 
-    from auglift.pipeline.simulate import SimulateConfig, load_config, simulate_dataset
 
     try:
-        cfg = load_config(config_path) if config_path else SimulateConfig()
+        cfg = load_simulate_config(config_path) if config_path else SimulateConfig()
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--config") from None
     if virtual_views is not None:
@@ -165,11 +192,7 @@ def simulate(dataset, data_root, out, subjects, split, actions, config_path, vir
 @click.option("--seed", type=int, default=0, show_default=True)
 def calibrate_cmd(model, data_root, out, work, seed) -> None:
     """Fit a simulator model to a real detector on real frames; write the page beside the real figures."""
-    import json
-    import sys
 
-    from auglift.lifters.provenance import git_revision
-    from auglift.pipeline.simulate.calibrate import calibrate_landmark_z, landmark_z_page
 
     try:
         result = calibrate_landmark_z(data_root, work, seed)
@@ -228,14 +251,9 @@ def precompute_cmd(dataset, data_root, root, out, config_path, detector, detecto
                    allow_download, person, people, subject_track, batch_size, backend, workers, threads, scheduler,
                    gpu, overwrite, part, split, subjects, dashboard, quiet) -> None:
     """Raw frames -> cached (x, y, c, d) shards via the Dask stage graph (resumable)."""
-    import dataclasses
-    import sys
-
-    from auglift.pipeline.precompute import (PrecomputeConfig, default_root, load_config, parse_params, parse_part,
-                                     run_precompute)
 
     try:
-        cfg = load_config(config_path) if config_path else PrecomputeConfig()
+        cfg = load_precompute_config(config_path) if config_path else PrecomputeConfig()
         changes = {k: v for k, v in dict(detector=detector, depth=depth, batch_size=batch_size, backend=backend,
                                          workers=workers, threads=threads, scheduler=scheduler, gpu=gpu,
                                          overwrite=overwrite, people=people, subject=subject_track).items()
@@ -277,7 +295,6 @@ def precompute_cmd(dataset, data_root, root, out, config_path, detector, detecto
 @click.option("--overwrite", is_flag=True, help="Replace shards made with another configuration.")
 def cache_build_gt(dataset, data_root, out, subjects, split, actions, backend, overwrite) -> None:
     """Shards of GROUND-TRUTH 2D (3D projected through the real cameras) with ORACLE GT depth."""
-    from auglift.pipeline.gt_shards import build_gt_shards
 
     def split_list(text):
         return [x.strip() for x in text.split(",") if x.strip()] if text else None
@@ -327,11 +344,8 @@ def train_cmd(config_path, model, preset, channels, train_specs, train_subjects,
     """Train a lifter on cached cue shards (streamed), writing checkpoints under --out.
 
     Data-parallel: `torchrun --nproc_per_node N cli.py train ...` (pipeline/CLUSTER.md)."""
-    from auglift.lifters.config import TrainConfig, apply_overrides, load_config
-    from auglift.lifters.train import train
-
     try:
-        cfg = load_config(config_path) if config_path else TrainConfig()
+        cfg = load_train_config(config_path) if config_path else TrainConfig()
         cfg = apply_overrides(cfg, model=model, preset=preset, channels=channels, train=list(train_specs),
                               train_subjects=train_subjects, val=list(val_specs), val_subjects=val_subjects,
                               out=out, epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay, seed=seed,
@@ -366,9 +380,7 @@ def train_cmd(config_path, model, preset, channels, train_specs, train_subjects,
 def evaluate_cmd(checkpoints, tests, names, labels, subjects, joints, flip_test, allow_depth_kind_mismatch,
                  batch_size, device, out, notes, quiet) -> None:
     """Evaluate checkpoints on every frame of the test shards; write JSON and a markdown table."""
-    import sys
 
-    from auglift.lifters.evaluate import evaluate
 
     subj = [s.strip() for s in subjects.split(",") if s.strip()] if subjects else None
     try:
@@ -412,17 +424,10 @@ def lift_cmd(inputs, out, checkpoint, model, channels, config_path, workers, all
     Videos and image folders go through precompute first (same graph, resumable, cues in
     OUT/cache); caches (a root or shards) are lifted as they are.
     """
-    import dataclasses
-
-    from auglift.cache import list_shards
-    from auglift.lifters.data import depth_families, resolve_shards
-    from auglift.lifters.lift import LiftOptions, default_checkpoint, lift_shards
-    from auglift.pipeline.precompute import PrecomputeConfig, load_config, precompute_inputs
-    from auglift.pipeline.sources.frames import frames_of_source
 
     try:
         caches = [p for p in inputs if p.is_dir() and list_shards(p)]
-        cfg = load_config(config_path) if config_path else PrecomputeConfig(workers=workers)
+        cfg = load_precompute_config(config_path) if config_path else PrecomputeConfig(workers=workers)
         if all_people:
             cfg = dataclasses.replace(cfg, people="all")
         shard_paths, failed = precompute_inputs([p for p in inputs if p not in caches], out / "cache", cfg,
@@ -449,7 +454,6 @@ def lift_cmd(inputs, out, checkpoint, model, channels, config_path, workers, all
               help="Directory of the frames' images, named by frame number (e.g. 000123.jpg).")
 def show_cmd(checkpoint, shard, frames, out, images) -> None:
     """Draw predicted vs ground-truth 3D skeletons (and the 2D input) for a few frames."""
-    from auglift.lifters.show import show
 
     try:
         rows = [int(f) for f in frames.split(",") if f.strip()]
@@ -468,7 +472,6 @@ def study() -> None:
 @study.command("list")
 def study_list() -> None:
     """List the studies (in the order `study run all` runs them)."""
-    from auglift.studies import STUDIES, study_module
 
     for name in STUDIES:
         click.echo(f"{name:<16} {study_module(name).TITLE}")
@@ -499,7 +502,6 @@ def study_list() -> None:
 def study_run(names, size, seed, data_root, out, work, device, workers, gpus, scheduler, part, prepare,
               dashboard) -> None:
     """Run studies by name (see `auglift study list`), or `all`; optionally as Dask tasks."""
-    from auglift.studies import STUDIES, run_all
 
     names = list(STUDIES) if "all" in names else list(names)
     unknown = [n for n in names if n not in STUDIES]
@@ -520,10 +522,6 @@ def study_run(names, size, seed, data_root, out, work, device, workers, gpus, sc
 
 
 def _study_grid(names, size, seed, common, workers, gpus, scheduler, part, prepare, dashboard) -> dict:
-    from auglift.studies.grid import run_grid
-    from auglift.pipeline.cluster import dask_client
-    from auglift.pipeline.precompute import parse_part
-
     if part or prepare:
         return run_grid(names, size, seed, part=parse_part(part) if part else None, gpus=gpus,
                         prepare_only=prepare, **common)["status"]

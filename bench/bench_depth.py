@@ -26,8 +26,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from auglift.studies.latency import depth_anything_v2_small  # noqa: E402
 from auglift.pipeline.depth.onnx_runtime import OnnxDepthModel  # noqa: E402
+from auglift.studies.latency import depth_anything_v2_small  # noqa: E402
 
 
 def main() -> None:

@@ -36,8 +36,8 @@ def make_sequences(data: Path, folder: Path, frames: int, copies: int) -> None:
     """Re-encode each source into `copies` videos of `frames` frames (its frames, cycled)."""
     import av
 
-    from auglift.pipeline.sources.images import read_image
-    from auglift.pipeline.sources.video import iter_video_batches
+    from auglift.pipeline.frames.images import read_image
+    from auglift.pipeline.frames.video import iter_video_batches
 
     sources = {p.stem: np.concatenate([b.frames for b in iter_video_batches(p, batch_size=64)])
                for p in sorted((data / "videos").glob("*.mp4"))}
@@ -108,9 +108,9 @@ class Sequential:
 
     def run(self, jobs, out: Path, config_hash: str) -> dict:
         from auglift.cache import write_shard
+        from auglift.pipeline.frames.video import iter_video_batches
         from auglift.pipeline.graph import shard_attrs
         from auglift.pipeline.report import StageClock
-        from auglift.pipeline.sources.video import iter_video_batches
 
         sec = {"decode": 0.0, "detect": 0.0, "depth": 0.0, "write": 0.0}
         cpu_sec = dict(sec)

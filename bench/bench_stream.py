@@ -31,10 +31,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from auglift.core.codec import CodecConfig  # noqa: E402
 from auglift.lifters.data import WindowDataset, WindowSpec, fit_codec, resolve_shards  # noqa: E402
 from auglift.lifters.models import build_model  # noqa: E402
 from auglift.lifters.train import masked_mpjpe  # noqa: E402
-from auglift.core.codec import CodecConfig  # noqa: E402
 
 
 def make_stream(infos, codec, args, shuffle_buffer):

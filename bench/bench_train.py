@@ -35,11 +35,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench_stream import in_memory, memory_batches  # noqa: E402
+
+from auglift.core.codec import CodecConfig  # noqa: E402
 from auglift.lifters.config import config_from_dict, config_to_dict  # noqa: E402
 from auglift.lifters.data import fit_codec, resolve_shards  # noqa: E402
 from auglift.lifters.models import build_model  # noqa: E402
 from auglift.lifters.train import masked_mpjpe, train  # noqa: E402
-from auglift.core.codec import CodecConfig  # noqa: E402
 
 
 def config(cache: str, out: Path, args, steps: int):

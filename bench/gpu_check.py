@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench_train import loop_seconds  # noqa: E402
+
 from auglift.lifters.config import config_from_dict  # noqa: E402
 from auglift.lifters.train import train  # noqa: E402
 

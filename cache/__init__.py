@@ -5,8 +5,17 @@ or absent); reading is lazy (slices, batches, edge-padded windows).
 """
 from .keys import BACKENDS, backend_of, key_for, sanitise_component, shard_path, validate_key
 from .reader import Shard, ShardError, open_shard
-from .schema import (DEPTH_FAMILIES, DEPTH_KINDS, FORMAT_VERSION, PROVENANCES, REQUIRED_ARRAYS, config_hash,
-                     depth_family, ordinal_array_name, to_jsonable)
+from .schema import (
+                     DEPTH_FAMILIES,
+                     DEPTH_KINDS,
+                     FORMAT_VERSION,
+                     PROVENANCES,
+                     REQUIRED_ARRAYS,
+                     config_hash,
+                     depth_family,
+                     ordinal_array_name,
+                     to_jsonable,
+)
 from .store import Cleaned, ShardWriter, clean_tmp, list_shards, stray_temps, write_shard
 from .verify import VerifyReport, verify_shard, verify_tree
 

@@ -6,6 +6,8 @@ zarr and h5py are imported here, lazily, so that importing `cache` stays cheap.
 """
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import os
 from pathlib import Path
@@ -124,7 +126,6 @@ class ZarrReader:
         Zarr reads a missing chunk as the fill value, so presence is checked here, from one
         directory listing of the array.
         """
-        import itertools
 
         meta = self._get(name).metadata
         encode = meta.chunk_key_encoding.encode_chunk_key
@@ -144,7 +145,6 @@ class ZarrReader:
 
     def read_many(self, names: list[str], start: int, stop: int) -> dict[str, np.ndarray]:
         """Several arrays' rows in one trip through zarr's event loop (reads run concurrently)."""
-        import asyncio
 
         from zarr.core.sync import sync  # what zarr's own synchronous API runs its coroutines with
 

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .reader import Shard
-from .verify import VerifyReport
+from .keys import EXPECTED_KEYS_FILE, validate_key
+from .reader import Shard, ShardError, open_shard
+from .store import clean_tmp, is_shard_path, list_shards, stray_temps
+from .verify import VerifyReport, mixed_config_hashes, verify_tree
 
 _PROV_SHORT = {"keypoints_2d": "kp", "confidence": "conf", "depth": "depth"}
 
@@ -44,7 +46,6 @@ def report_lines(report: VerifyReport, root: Path | None = None) -> list[str]:
 
 def read_key_list(path: Path) -> list[str]:
     """Keys one per line; blank lines and '#' comments ignored. Bad keys raise ValueError."""
-    from .keys import validate_key
 
     keys = []
     for n, line in enumerate(Path(path).read_text().splitlines(), 1):
@@ -59,8 +60,6 @@ def read_key_list(path: Path) -> list[str]:
 
 def ls_report(path: Path) -> tuple[list[str], bool]:
     """Lines for `auglift cache ls` and whether every shard could be opened."""
-    from .reader import ShardError, open_shard
-    from .store import list_shards
 
     lines, ok, frames, n = [], True, 0, 0
     for p in list_shards(path):
@@ -90,8 +89,6 @@ def _expected_lines(reports: list[VerifyReport], expect_keys: list[str]) -> tupl
 
 
 def _temp_lines(path: Path, clean: bool) -> tuple[list[str], bool]:
-    from .store import clean_tmp, stray_temps
-
     strays = stray_temps(path)
     if not (clean and strays):
         return [f"{len(strays)} stray temporaries (interrupted writes) under {path / '.tmp'}"
@@ -111,9 +108,6 @@ def verify_report(path: Path, expect_keys: list[str] | None = None,
     config hashes fails (a root mixing configurations), as does a temporary `clean` could not
     delete.
     """
-    from .keys import EXPECTED_KEYS_FILE
-    from .store import is_shard_path
-    from .verify import mixed_config_hashes, verify_tree
 
     path = Path(path)
     reports = verify_tree(path)

@@ -12,6 +12,7 @@ import datetime as _dt
 import errno
 import fnmatch
 import hashlib
+import importlib.metadata
 import os
 import re
 import shutil
@@ -23,10 +24,18 @@ from typing import Any, Mapping
 import numpy as np
 
 from .backends import WRITERS
-from .keys import (BACKENDS, TMP_DIR, backend_of, key_for, key_from_path, normalise_backend,
-                   shard_path, validate_key)
-from .schema import (ATTRS_CHECKSUM, REQUIRED_ARRAYS, attr_problems, attrs_checksum, coerce_array,
-                     depth_is_none, expected_tail, policy_violations, prepare_attrs)
+from .keys import BACKENDS, TMP_DIR, backend_of, key_for, key_from_path, normalise_backend, shard_path, validate_key
+from .schema import (
+    ATTRS_CHECKSUM,
+    REQUIRED_ARRAYS,
+    attr_problems,
+    attrs_checksum,
+    coerce_array,
+    depth_is_none,
+    expected_tail,
+    policy_violations,
+    prepare_attrs,
+)
 
 DEFAULT_CHUNK_FRAMES = 1024
 MAX_CHUNK_BYTES = 4 << 20  # keeps chunks of wide optional arrays (e.g. heatmaps) reasonable
@@ -38,9 +47,7 @@ _PID_TMP_NAME = re.compile(r"^\.?[A-Za-z0-9_.-]+\.(\d+)\.tmp$")
 
 def _auglift_version() -> str:
     try:
-        from importlib.metadata import version
-
-        return version("auglift")
+        return importlib.metadata.version("auglift")
     except Exception:  # not installed (running from a bare checkout)
         return "unknown"
 

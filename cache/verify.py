@@ -14,8 +14,15 @@ import numpy as np
 
 from .keys import backend_of, key_for
 from .reader import ShardError, attrs_problem, load_attrs, open_raw, storage_problems
-from .schema import (REQUIRED_ARRAYS, array_spec, Violation, attr_problems, depth_is_none,
-                     expected_tail, policy_violations)
+from .schema import (
+    REQUIRED_ARRAYS,
+    Violation,
+    array_spec,
+    attr_problems,
+    depth_is_none,
+    expected_tail,
+    policy_violations,
+)
 from .store import is_shard_path, list_shards
 
 VERIFY_BLOCK = 4096  # rows read at a time: bounded memory whatever the sequence length

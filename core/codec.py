@@ -12,6 +12,7 @@ run on the GPU right after the depth model.
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -198,8 +199,6 @@ class _quiet_nan:
     """Silence numpy's all-NaN-slice warnings: NaN joints are an expected input here."""
 
     def __enter__(self):
-        import warnings
-
         self._ctx = warnings.catch_warnings()
         self._ctx.__enter__()
         warnings.simplefilter("ignore", RuntimeWarning)

@@ -12,10 +12,11 @@ import importlib
 from pathlib import Path
 from typing import Any, Mapping
 
+import yaml
+
 
 def read_yaml_mapping(path: str | Path, what: str = "config") -> dict[str, Any]:
     """The mapping at the top of a YAML file ({} for an empty file); errors name the file."""
-    import yaml
 
     path = Path(path)
     try:

@@ -23,7 +23,9 @@ from typing import Any
 
 import torch
 
+from auglift.core.codec import CueCodec
 from auglift.core.config_io import writing
+from auglift.lifters.models import build_model
 
 FORMAT = "auglift-lifter"
 VERSION = 1
@@ -84,8 +86,6 @@ def model_record(model, name: str, preset: str | None) -> dict[str, Any]:
 
 def build_from_checkpoint(ckpt: dict[str, Any], device: str | torch.device = "cpu"):
     """(model in eval mode with its weights, fitted CueCodec) from a loaded checkpoint."""
-    from auglift.lifters.models import build_model
-    from auglift.core.codec import CueCodec
 
     rec = dict(ckpt["model"])
     fields = {k: v for k, v in rec["config"].items() if k not in ("in_channels", "num_joints")}

@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from auglift.core.config_io import check_fields, read_yaml_mapping
+import yaml
+
 from auglift.core.codec import CHANNEL_SETS, DEPTH_MODES, CodecConfig
+from auglift.core.config_io import check_fields, read_yaml_mapping
 
 # Kept here (not imported from lifters.distributed) so that reading a config never imports torch.
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -122,8 +124,6 @@ def load_config(path: str | Path) -> TrainConfig:
 
 
 def save_config(cfg: TrainConfig, path: str | Path) -> Path:
-    import yaml
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))

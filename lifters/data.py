@@ -23,6 +23,7 @@ split across DataLoader workers and distributed ranks: after the epoch's permuta
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import glob
 import os
 from dataclasses import dataclass
@@ -125,8 +126,6 @@ def check_depth_inputs(infos: Sequence[ShardInfo], channels: str) -> None:
 
 
 def _key_matches(path: Path, pattern: str) -> bool:
-    import fnmatch
-
     return fnmatch.fnmatchcase(ShardInfo.read(path).key, pattern)
 
 

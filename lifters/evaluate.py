@@ -22,6 +22,7 @@ import numpy as np
 
 from auglift.core.config_io import writing
 from auglift.core.skeleton import H36M17_JOINTS
+from auglift.lifters.provenance import git_revision
 
 from .checkpoint import build_from_checkpoint, describe, load_checkpoint
 from .data import resolve_shards
@@ -107,7 +108,6 @@ def evaluate(checkpoints: Sequence[str | Path], tests: Sequence[Sequence[str]], 
         for n, shards in test_shards.items():
             check_skeleton(ckpt, shards, where=f"{path} on test set {n!r}: ")
             check_depth_kinds(ckpt, shards, allow_depth_kind_mismatch, where=f"{path} on test set {n!r}: ")
-    from auglift.lifters.provenance import git_revision
 
     report: dict[str, Any] = {
         "command": command,

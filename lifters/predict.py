@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from auglift.cache import depth_family
 from auglift.core.skeleton import flip_pairs
@@ -102,8 +103,6 @@ def predict(model, codec, shards: Sequence[ShardInfo], batch_size: int = 4096, d
         ds = WindowDataset(shards, codec, window, flip=p, batch_size=batch_size, with_target=with_target)
         it = ds
         if progress:
-            from tqdm import tqdm
-
             it = tqdm(ds, total=-(-ds.num_windows() // batch_size), desc="predict" + (" (flipped)" if p else ""),
                       leave=False)
         for batch in it:

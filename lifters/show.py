@@ -13,6 +13,7 @@ from auglift.cache import open_shard
 from .checkpoint import build_from_checkpoint, load_checkpoint
 from .data import ShardInfo, WindowSpec, encode_frames, needed_arrays, ordinal_name, root_relative_metres
 from .metrics import mpjpe
+from .plot import plot_frames
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -60,7 +61,6 @@ def predict_rows(model, codec, info: ShardInfo, rows: Sequence[int]) -> tuple[np
 def show(checkpoint: str | Path, shard: str | Path, rows: Sequence[int], out: str | Path,
          images: str | Path | None = None) -> Path:
     """Render rows of `shard`: the 2D input (over the image when `images` has it) and 3D pred vs GT."""
-    from .plot import plot_frames
 
     if not rows:
         raise ValueError("no frames given")

@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 import torch
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
 from auglift.cache.store import stray_pid_temps
 
@@ -35,6 +36,9 @@ from .checkpoint import build_from_checkpoint, check_resumable, load_checkpoint,
 from .config import TrainConfig, config_from_dict, config_to_dict, save_config
 from .data import ShardInfo, WindowDataset, WindowSpec, check_depth_inputs, fit_codec, resolve_shards
 from .distributed import Runtime, shard_split_steps, unwrap
+from .evaluate import score
+from .models import build_model
+from .predict import predict
 
 
 @dataclass
@@ -68,9 +72,6 @@ def shard_summary(infos: list[ShardInfo]) -> dict[str, Any]:
 
 
 def _validate(model, codec, infos, cfg: TrainConfig, device) -> float:
-    from .evaluate import score
-    from .predict import predict
-
     res = score(predict(model, codec, infos, cfg.eval_batch_size, str(device)))
     model.train()
     return float(res["mpjpe"])
@@ -110,7 +111,6 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         model.train()
     else:
         codec = fit_codec(train_infos, cfg.codec)
-        from .models import build_model
 
         model = build_model(cfg.model.name, codec.in_channels, num_joints, cfg.model.preset,
                             **cfg.model.overrides).to(device)
@@ -183,8 +183,6 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         cut_loss = 0.0
         bar = loader
         if progress:
-            from tqdm import tqdm
-
             bar = tqdm(loader, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{o.epochs}", leave=False,
                        disable=not rt.is_main)
         for batch in bar:

@@ -8,6 +8,7 @@ the length of a `with` block. Nothing here knows about the tasks.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 from typing import Callable
 
@@ -90,8 +91,6 @@ def dask_client(workers: int, scheduler: str | None = None, threads: int = 1, gp
         client = Client(scheduler)
     try:
         if log is not None and dashboard is not None:
-            import importlib.util
-
             plots = importlib.util.find_spec("bokeh") is not None
             log(f"Dask dashboard: {client.dashboard_link}" + ("" if plots or cluster is None else
                                                               " (its plots need `pip install bokeh`)"))

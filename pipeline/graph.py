@@ -26,15 +26,24 @@ import os
 import threading
 import time
 import traceback
+import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-from auglift.cache.schema import FORMAT_VERSION
+from tqdm.auto import tqdm
 
-from .produce import CONFLICT, KEEP, after_race, conflict_error, decide
+from auglift.cache import ShardWriter, shard_path
+from auglift.cache.schema import FORMAT_VERSION
+from auglift.pipeline.depth import build_depth
+from auglift.pipeline.detect import build_detector
+from auglift.pipeline.detect.subjects import PeopleConfig
+from auglift.pipeline.frames import FrameSourceError, iter_frames, source_attr
+from auglift.pipeline.jobs import resolve_adapter_job
+from auglift.pipeline.outputs import plan_outputs, track_keys
+
 from .cluster import _THREAD_VARS, dask_client
-from .report import SequenceResult, StageClock
-from .sources.frames import source_attr
+from .produce import CONFLICT, KEEP, after_race, conflict_error, decide
+from .report import Failure, SequenceResult, StageClock
 
 _MODELS: dict[tuple, tuple[Any, Any]] = {}
 _BUILDS = 0
@@ -109,9 +118,6 @@ def get_models(spec: dict) -> tuple[Any, Any]:
     global _BUILDS
     key = (json.dumps(spec["models"], sort_keys=True), threading.get_ident())
     if key not in _MODELS:
-        from auglift.pipeline.depth import build_depth
-        from auglift.pipeline.detect import build_detector
-
         pin_threads(spec["threads"])
         m = spec["models"]
         _MODELS[key] = (build_detector(m["detector"], **m["detector_params"]),
@@ -141,9 +147,6 @@ def shard_attrs(job, detector, depth, image_size: tuple[int, int], config_hash: 
 
 def process_sequence(job, spec: dict) -> SequenceResult:
     """Run one sequence through detect + depth into its shard. Never raises: failures are returned."""
-    from auglift.cache import shard_path
-    from auglift.pipeline.jobs import resolve_adapter_job
-    from auglift.pipeline.sources.frames import FrameSourceError
 
     res = SequenceResult(job.key, worker=f"{os.uname().nodename}:{os.getpid()}",
                          started=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"))
@@ -191,10 +194,6 @@ def _write_outputs(job, spec: dict, detector, depth, clock: StageClock, res: Seq
     """Detect, add depth and write every shard of the sequence (pipeline.outputs); all or none.
     Track shards beside the job key are always replaced: the job key, committed last, is what
     marks the sequence done."""
-    from auglift.cache import ShardWriter
-    from auglift.pipeline.detect.subjects import PeopleConfig
-    from auglift.pipeline.outputs import plan_outputs, track_keys
-    from auglift.pipeline.sources.frames import FrameSourceError, iter_frames
 
     people = PeopleConfig(**spec["people"])
     gt = job.joints_3d_cam
@@ -264,8 +263,6 @@ def _cue_arrays(out, batch, first_row: int, depth, clock: StageClock) -> dict:
 
 
 def _failure(key, file, frame, e: BaseException, message: str | None = None):
-    from .report import Failure
-
     tb = traceback.extract_tb(e.__traceback__)
     where = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
     return Failure(key, file, frame, f"{type(e).__name__}: {message or e}{where}")
@@ -278,7 +275,6 @@ def run_tasks(jobs: list, spec: dict, *, workers: int = 2, scheduler: str | None
               ) -> tuple[list[SequenceResult], int]:
     """Run every job; returns (results in job order, number of workers that served the run).
     `dashboard`/`log`: see `dask_client`."""
-    from tqdm.auto import tqdm
 
     total_frames = sum(j.n_frames or 0 for j in jobs) if all(j.n_frames for j in jobs) else None
     bars = (tqdm(total=len(jobs), desc="shards", unit="shard", disable=not progress, position=0),
@@ -318,8 +314,6 @@ def longest_first(jobs: list) -> list[int]:
 def _run_dask(jobs: list, spec: dict, workers: int, scheduler: str | None, gpu: bool,
               done: Callable[[SequenceResult], None], dashboard: str | None = None,
               log: Callable[[str], None] | None = None) -> int:
-    import uuid
-
     from distributed import as_completed
 
     with dask_client(workers, scheduler, spec["threads"], gpu, dashboard, log) as client:

@@ -23,7 +23,9 @@ from typing import Callable
 
 import numpy as np
 
+from auglift.cache import config_hash, key_for, open_shard, shard_path, write_shard
 from auglift.pipeline.produce import CONFLICT, WRITE, after_race, conflict_error, decide, write_expected_keys
+from auglift.pipeline.sources.base import select_sequences
 
 GT_BUILDER_VERSION = "1"
 
@@ -76,8 +78,6 @@ def build_gt_shards(dataset: str, data_root: str | Path, out: str | Path, *, sub
     another configuration (otherwise they fail). Raises after the loop if any failed,
     naming each failed sequence (the good shards stay written).
     """
-    from auglift.cache import config_hash, key_for, open_shard, shard_path, write_shard
-    from auglift.pipeline.sources.base import select_sequences
 
     t0 = time.perf_counter()
     adapter, refs = select_sequences(dataset, data_root, split, subjects, actions)

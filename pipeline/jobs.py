@@ -25,7 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from auglift.pipeline.sources.frames import FrameSpec
+from auglift.cache import key_for
+from auglift.core.skeleton import to_h36m17
+from auglift.pipeline.frames import FrameSpec
+from auglift.pipeline.frames.images import list_images
+from auglift.pipeline.frames.video import VIDEO_SUFFIXES, FrameSourceError, list_videos, probe_video
+from auglift.pipeline.safe_pickle import load_pickle
+from auglift.pipeline.sources.base import available_datasets, get_dataset
 
 BUILTIN_DATASETS = ("videos", "images", "samples")
 
@@ -59,14 +65,11 @@ class SequenceJob:
 
 
 def _key(*parts: str) -> str:
-    from auglift.cache import key_for
-
     return key_for(*parts)
 
 
 def video_job(path: str | Path) -> SequenceJob:
     """One video file -> its job, key `videos/<file stem>/video/0`."""
-    from auglift.pipeline.sources.video import FrameSourceError, probe_video
 
     path = Path(path)
     n, fps = None, None
@@ -80,8 +83,6 @@ def video_job(path: str | Path) -> SequenceJob:
 
 
 def video_jobs(root: str | Path) -> list[SequenceJob]:
-    from auglift.pipeline.sources.video import VIDEO_SUFFIXES, list_videos
-
     jobs = [video_job(path) for path in list_videos(root)]
     if not jobs:
         raise ValueError(f"{root}: no video files (looked for {', '.join(VIDEO_SUFFIXES)})")
@@ -89,8 +90,6 @@ def video_jobs(root: str | Path) -> list[SequenceJob]:
 
 
 def image_jobs(root: str | Path) -> list[SequenceJob]:
-    from auglift.pipeline.sources.images import list_images
-
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such image directory")
@@ -113,10 +112,6 @@ _3DHP_TRAIN = re.compile(r"^(S\d+)_(Seq\d+)_Cam(\d+)_(\d+)\.jpg$")  # S4_Seq2_Ca
 
 
 def _load_cameras(path: Path) -> dict | None:
-    try:
-        from auglift.pipeline.safe_pickle import load_pickle
-    except ImportError:
-        return None
     return load_pickle(path) if path.is_file() else None
 
 
@@ -129,7 +124,6 @@ def _intrinsics(cam: dict | None) -> dict | None:
 
 def sample_jobs(root: str | Path) -> list[SequenceJob]:
     """One job per shared sample image (see module docstring)."""
-    from auglift.core.skeleton import to_h36m17
 
     root = Path(root)
     table = [("h36m_test_h36m_body3d.npz", "h36m", "h36m_cameras.pkl"),
@@ -179,7 +173,6 @@ def sample_jobs(root: str | Path) -> list[SequenceJob]:
 def adapter_jobs(dataset: str, root: str | Path, split: str | None = None,
                  subjects: list[str] | None = None) -> list[SequenceJob]:
     """Jobs for every sequence of a `pipeline.sources` adapter; loaded later, on the worker."""
-    from auglift.pipeline.sources.base import get_dataset
 
     adapter = get_dataset(dataset, root)
     refs = adapter.list_sequences(split=split, subjects=subjects)
@@ -193,7 +186,6 @@ def resolve_adapter_job(job: SequenceJob) -> SequenceJob:
     """Load an adapter job's sequence (on the worker): frames, ground truth, camera, fps."""
     if job.adapter is None:
         return job
-    from auglift.pipeline.sources.base import get_dataset
 
     name, root, ref = job.adapter
     seq = get_dataset(name, root).load(ref)
@@ -227,8 +219,6 @@ def build_jobs(dataset: str, root: str | Path, split: str | None = None,
     elif dataset == "samples":
         jobs = sample_jobs(root)
     else:
-        from auglift.pipeline.sources.base import available_datasets
-
         if dataset not in available_datasets():
             raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(BUILTIN_DATASETS)} (raw frames) "
                              f"and the adapters {', '.join(available_datasets())}")
@@ -263,8 +253,6 @@ def input_jobs(paths: list[str | Path]) -> dict[str, list[SequenceJob]]:
     sequence per video. Anything else is a ValueError naming the path. Keys as in `video_jobs` /
     `image_jobs`; two inputs that would share a key are refused.
     """
-    from auglift.pipeline.sources.images import list_images
-    from auglift.pipeline.sources.video import VIDEO_SUFFIXES, list_videos
 
     groups: dict[str, list[SequenceJob]] = {"videos": [], "images": []}
     for path in map(Path, paths):

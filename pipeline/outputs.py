@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from auglift.cache import key_for
 from auglift.pipeline.detect.people import SELECTION_CODES, people_summary
 from auglift.pipeline.detect.subjects import PeopleConfig, Tracks, detect_guided, detect_per_frame
 
@@ -51,8 +52,6 @@ class ShardOutput:
 
 
 def track_key(job, track: int) -> tuple[str, str]:
-    from auglift.cache import key_for
-
     camera = f"{job.camera}-track{track}"
     return key_for(job.dataset, job.subject, job.action, camera), camera
 

@@ -26,10 +26,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import yaml
+
+from auglift.cache import config_hash, list_shards, stray_temps
 from auglift.core.config_io import check_fields, read_yaml_mapping
+from auglift.pipeline.depth import depth_class
+from auglift.pipeline.detect import detector_class
+
 from .detect.people import MATCH_MAX_ERROR
 from .detect.subjects import PeopleConfig
+from .graph import run_tasks, spec_for
+from .jobs import build_jobs, input_jobs, split_part
 from .produce import write_expected_keys  # noqa: F401  (re-exported: the producers' shared policy)
+from .report import build_report, write_report
 
 PRECOMPUTE_VERSION = "1"
 MAX_LOGGED_FAILURES = 20   # the report lists them all
@@ -65,8 +74,6 @@ class PrecomputeConfig:
 
     def model_spec(self) -> dict[str, Any]:
         """Backend names and params as the workers build them (device added for --gpu)."""
-        from auglift.pipeline.depth import depth_class
-        from auglift.pipeline.detect import detector_class
 
         det_params, depth_params = dict(self.detector_params), dict(self.depth_params)
         for cls, params in ((detector_class(self.detector), det_params), (depth_class(self.depth), depth_params)):
@@ -117,7 +124,6 @@ def parse_part(text: str) -> tuple[int, int]:
 
 def parse_params(items) -> dict[str, Any]:
     """["key=value", ...] -> dict; values are parsed as YAML scalars (1, 0.5, true, null, text)."""
-    import yaml
 
     out = {}
     for item in items or ():
@@ -150,11 +156,7 @@ def run_precompute(dataset: str, root: str | Path | None, out: str | Path, confi
     are in `report["failures"]`; the run itself only raises for problems that concern every
     sequence (bad config, no sequences).
     """
-    from auglift.cache import config_hash, stray_temps
 
-    from .graph import run_tasks, spec_for
-    from .jobs import build_jobs, split_part
-    from .report import build_report, write_report
 
     cfg = config or PrecomputeConfig()
     if cfg.backend not in ("zarr", "hdf5"):
@@ -205,9 +207,7 @@ def precompute_inputs(paths: list[Path], out: str | Path, config: PrecomputeConf
     Returns (the paths of their shards, the number of sequences that failed); with
     `config.people == "all"` each sequence's other tracks (keys `<key>-track<k>`) come along.
     """
-    from auglift.cache import list_shards
 
-    from .jobs import input_jobs
 
     if not paths:
         return [], 0

@@ -16,6 +16,8 @@ import io
 import pickle
 from pathlib import Path
 
+import numpy
+
 # (module, name) pairs that may be looked up. numpy 2 pickles name `numpy._core`, numpy 1
 # pickles `numpy.core`; both resolve to whichever exists in the running numpy.
 _NUMPY_ALLOWED = {
@@ -48,8 +50,6 @@ class _RestrictedUnpickler(pickle.Unpickler):
         elif module in _compat_pickle.IMPORT_MAPPING:
             module = _compat_pickle.IMPORT_MAPPING[module]
         if module == "numpy" and name in _NUMPY_TOP_ALLOWED:
-            import numpy
-
             return getattr(numpy, name)
         for prefix in ("numpy.core.", "numpy._core."):
             if module.startswith(prefix) and (module[len(prefix):], name) in _NUMPY_ALLOWED:

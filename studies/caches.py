@@ -18,6 +18,8 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from auglift.pipeline.simulate import SimulateConfig, VirtualCameraConfig
+
 from .context import TEST_SUBJECTS, TRAIN_SUBJECTS, VAL_SUBJECTS, StudyContext
 
 # Labels used as table columns everywhere, with what they are.
@@ -50,21 +52,15 @@ def data_size(size: str) -> DataSize:
 
 
 def sim_config(seed: int, **changes):
-    from auglift.pipeline.simulate import SimulateConfig
-
     return dataclasses.replace(SimulateConfig(seed=seed), **changes)
 
 
 def ood_view_config(n: int):
-    from auglift.pipeline.simulate import VirtualCameraConfig
-
     return VirtualCameraConfig(num_views=n, elevation_deg=(20.0, 55.0), distance_m=(1.5, 3.0),
                                focal_px=(1300.0, 1700.0), image_size=(2048, 2048))
 
 
 def train_view_config(n: int):
-    from auglift.pipeline.simulate import VirtualCameraConfig
-
     return VirtualCameraConfig(num_views=n)
 
 

@@ -18,10 +18,19 @@ holds a `last.pt` but no finished stamp (a killed worker, a cut job) resumes fro
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
+
+from auglift.core.codec import CodecConfig
+from auglift.lifters.config import TrainConfig, config_to_dict, validate
+from auglift.lifters.distributed import resolve_device
+from auglift.lifters.evaluate import evaluate
+from auglift.lifters.train import train
+from auglift.pipeline.simulate import simulate_dataset
+from auglift.pipeline.simulate.run import SUMMARY_NAME, config_hash_of
 
 from .common import PlanComplete
 
@@ -49,8 +58,6 @@ class StudyContext:
     def simulated(self, name: str, config, subjects: Sequence[str], actions: Sequence[str] | None = None,
                   dataset: str = "h36m", workers: int = 1) -> Path:
         """A cache of SIMULATED shards under `cache/<name>` (made, or resumed, by the simulator)."""
-        from auglift.pipeline.simulate import simulate_dataset
-        from auglift.pipeline.simulate.run import SUMMARY_NAME, config_hash_of
 
         root = self.work / "cache" / name
         want = {"config_hash": config_hash_of(config, dataset), "subjects": sorted(subjects),
@@ -83,7 +90,6 @@ class StudyContext:
         Returns the checkpoint to evaluate: best.pt (lowest validation MPJPE on S8) when the run
         has a validation set, else last.pt.
         """
-        from auglift.lifters.train import train
 
         cfg, want, pick = self.run_dir(name, cfg)
         if self.planning:  # finished or not: every part of a job array must see the same list
@@ -107,7 +113,6 @@ class StudyContext:
     def run_dir(self, name: str, cfg):
         """(cfg with its run directory and this context's device, the comparable config, the
         checkpoint the studies evaluate)."""
-        from auglift.lifters.config import config_to_dict
 
         # The directory carries a hash of the configuration: two studies that train a lifter of
         # the same name on different schedules never overwrite each other.
@@ -158,8 +163,6 @@ def evaluate_checkpoint(path: str, label: str, tests: Mapping[str, list[str]], s
                         allow_depth_kind_mismatch: bool, device: str) -> dict[str, dict[str, Any]]:
     """{test: metrics} of one checkpoint on every test set (a grid task, or run in place);
     `device` auto is resolved where it runs."""
-    from auglift.lifters.distributed import resolve_device
-    from auglift.lifters.evaluate import evaluate
 
     device = str(resolve_device(device))
 
@@ -225,8 +228,6 @@ def train_config(ctx: "StudyContext", lifter: Lifter, channels: str, train: Sequ
                  val: Sequence[str] = (), box_rescale: bool = True, ordinal_bin: float | None = None,
                  train_subjects: Sequence[str] = TRAIN_SUBJECTS, val_subjects: Sequence[str] = VAL_SUBJECTS):
     """A TrainConfig for one study lifter: S1 S5 S6 S7 for training, S8 to pick the best epoch."""
-    from auglift.lifters.config import TrainConfig, validate
-    from auglift.core.codec import CodecConfig
 
     codec = CodecConfig(channels=channels, box_rescale=box_rescale)
     if ordinal_bin is not None:
@@ -247,7 +248,6 @@ def train_config(ctx: "StudyContext", lifter: Lifter, channels: str, train: Sequ
 
 def config_key(comparable: dict) -> str:
     """Short hash of a comparable training config (names its run directory)."""
-    import hashlib
 
     return hashlib.sha256(json.dumps(comparable, sort_keys=True).encode()).hexdigest()[:8]
 

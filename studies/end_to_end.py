@@ -16,6 +16,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from auglift.cache import open_shard
+from auglift.lifters.data import resolve_shards
+from auglift.lifters.plot import plot_frames
+from auglift.pipeline.jobs import sample_jobs
+from auglift.pipeline.precompute import default_root
+
 from . import caches, cross_input, real_frames
 from .common import StudyResult, fmt, md_table
 from .context import Lifter, Schedule
@@ -91,9 +97,6 @@ def run(ctx, cfg: Config) -> StudyResult:
 
 def _figure(ctx, cfg: Config, ckpts: dict, ev) -> str:
     """plot_frames: each detected frame's image and 2D keypoints, predicted (xycd) vs true 3D."""
-    from auglift.cache import open_shard
-    from auglift.lifters.data import resolve_shards
-    from auglift.lifters.plot import plot_frames
 
     label = next(lab for lab in ckpts if lab.endswith(" " + cfg.figure_channels))
     shards = {s.key: s for s in resolve_shards(ev.cache)}
@@ -133,8 +136,6 @@ def _image_for(ctx, key: str) -> np.ndarray | None:
     """The RGB image of a sample shard, found through the precompute's own job list."""
     import cv2
 
-    from auglift.pipeline.jobs import sample_jobs
-    from auglift.pipeline.precompute import default_root
 
     files = {j.key: j.frames.paths[0] for j in sample_jobs(default_root("samples", ctx.data_root)) if j.frames}
     img = cv2.imread(files[key]) if key in files else None

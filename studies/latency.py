@@ -23,7 +23,9 @@ from typing import Callable
 
 import numpy as np
 
+from auglift.lifters.models import build_model, count_parameters
 from auglift.lifters.provenance import load_avg
+from auglift.pipeline.detect import build_detector
 
 from .common import StudyResult, md_table
 from .paper import NA
@@ -101,7 +103,6 @@ def time_depth(cfg: Config) -> dict:
 def time_lifters(cfg: Config) -> list[dict]:
     import torch
 
-    from auglift.lifters.models import build_model, count_parameters
 
     rows = []
     for name, preset in cfg.lifters:
@@ -130,7 +131,6 @@ def time_detector(ctx, cfg: Config) -> dict:
     """BlazePose through the project's detector backend, one frame at a time on the samples."""
     import cv2
 
-    from auglift.pipeline.detect import build_detector
 
     frames = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sample_images(ctx.data_root)]
     detector = build_detector("mediapipe")

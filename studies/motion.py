@@ -14,6 +14,8 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from auglift.cache import open_shard, shard_path, verify_shard, write_shard
+
 TIME_FREE = ("frame_index",)  # renumbered rather than re-indexed
 
 
@@ -84,7 +86,6 @@ def write_transformed(shard_paths: Sequence[str | os.PathLike], out_root: str | 
     The attributes are the source's, with `time_transform` and `source_shard` added; a shard
     already there with the same transform and source checksums is kept (resumable).
     """
-    from auglift.cache import open_shard, shard_path, verify_shard, write_shard
 
     fn = transform_for(name)
     out_root = Path(out_root)

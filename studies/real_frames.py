@@ -8,11 +8,18 @@ with a depth channel the depth kind differs from training: we evaluate anyway an
 """
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+
+from auglift.cache import open_shard
+from auglift.lifters.checkpoint import build_from_checkpoint, load_checkpoint
+from auglift.lifters.data import resolve_shards
+from auglift.lifters.evaluate import Predictions, predict, score
+from auglift.pipeline.precompute import PrecomputeConfig, default_root, run_precompute
 
 SAMPLE_PATTERNS = {"3dhp": "samples/3dhp-*", "h36m": "samples/h36m-*", None: None}
 
@@ -33,7 +40,6 @@ class RealEval:
 
 def sample_cache(ctx, detector: str = "mediapipe", depth: str = "landmark-z") -> Path:
     """Precompute the sample frames once into `cache/samples_real` (resumed if already there)."""
-    from auglift.pipeline.precompute import PrecomputeConfig, default_root, run_precompute
 
     out = ctx.work / "cache" / "samples_real"
     cfg = PrecomputeConfig(detector=detector, depth=depth, workers=0)
@@ -47,8 +53,6 @@ def sample_cache(ctx, detector: str = "mediapipe", depth: str = "landmark-z") ->
 
 def predict_frames(checkpoint: str | Path, shards) -> tuple[np.ndarray, np.ndarray]:
     """(pred, gt) `(N, 17, 3)` mm root-relative, one row per single-frame shard."""
-    from auglift.lifters.checkpoint import build_from_checkpoint, load_checkpoint
-    from auglift.lifters.evaluate import predict
 
     model, codec = build_from_checkpoint(load_checkpoint(checkpoint))
     preds = predict(model, codec, shards)
@@ -61,9 +65,6 @@ def evaluate_samples(ctx, checkpoints: Mapping[str, str | Path], dataset: str | 
     Frames where the detector found nobody are listed but left out of the metrics (their input
     is all "undetected", which no lifter can use).
     """
-    from auglift.cache import open_shard
-    from auglift.lifters.data import resolve_shards
-    from auglift.lifters.evaluate import Predictions, score
 
     ctx.needs_checkpoints()
 
@@ -74,8 +75,6 @@ def evaluate_samples(ctx, checkpoints: Mapping[str, str | Path], dataset: str | 
         return RealEval(False, f"{type(e).__name__}: {e}")
     pattern = SAMPLE_PATTERNS[dataset]
     if pattern is not None:
-        import fnmatch
-
         shards = [s for s in shards if fnmatch.fnmatchcase(s.key, pattern)]
     found = []
     for s in shards:

@@ -16,10 +16,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from auglift.lifters.data import resolve_shards
+
 from . import caches, motion
 from .common import StudyResult, delta_pct, fmt_delta, md_table
-from .context import (BUDGET_EPOCHS_WHY, TEST_SUBJECTS, Lifter, Schedule, schedule_note, summary_metrics,
-                      train_config)
+from .context import BUDGET_EPOCHS_WHY, TEST_SUBJECTS, Lifter, Schedule, schedule_note, summary_metrics, train_config
 from .paper import cell, sources_note
 
 TITLE = "Sequence length and motion brittleness (paper Tables 5, 9 and Figure 5)"
@@ -64,7 +65,6 @@ def data_description(ctx, cfg: Config) -> dict:
 
 def transformed_tests(ctx, main: Path, names) -> dict[str, list[str]]:
     """Test shards of S9/S11 re-timed by each transform (written once under derived/)."""
-    from auglift.lifters.data import resolve_shards
 
     src = [i.path for i in resolve_shards(str(main), subjects=list(TEST_SUBJECTS))]
     out = {}

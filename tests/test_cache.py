@@ -7,10 +7,20 @@ import pickle
 
 import numpy as np
 import pytest
-
-from auglift.cache import (ShardWriter, config_hash, key_for, list_shards, open_shard, shard_path,
-                   stray_temps, validate_key, verify_shard, write_shard)
 from test_cache_support import h36m_sequence, key_of, make_attrs, synthetic_sequence
+
+from auglift.cache import (
+    ShardWriter,
+    config_hash,
+    key_for,
+    list_shards,
+    open_shard,
+    shard_path,
+    stray_temps,
+    validate_key,
+    verify_shard,
+    write_shard,
+)
 
 BACKENDS = ["zarr", "hdf5"]
 

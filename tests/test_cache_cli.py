@@ -4,10 +4,10 @@ from __future__ import annotations
 import h5py
 import pytest
 from click.testing import CliRunner
-
-from auglift.cli import main
-from auglift.cache import write_shard
 from test_cache_support import key_of, make_attrs, synthetic_sequence
+
+from auglift.cache import write_shard
+from auglift.cli import main
 
 
 @pytest.fixture

@@ -12,10 +12,20 @@ import h5py
 import numpy as np
 import pytest
 import zarr
-
-from auglift.cache import (ShardError, ShardWriter, clean_tmp, list_shards, open_shard, shard_path,
-                   stray_temps, verify_shard, verify_tree, write_shard)
 from test_cache_support import key_of, make_attrs, synthetic_sequence
+
+from auglift.cache import (
+    ShardError,
+    ShardWriter,
+    clean_tmp,
+    list_shards,
+    open_shard,
+    shard_path,
+    stray_temps,
+    verify_shard,
+    verify_tree,
+    write_shard,
+)
 
 BACKENDS = ["zarr", "hdf5"]
 TESTS = Path(__file__).resolve().parent

@@ -9,11 +9,18 @@ import torch
 from torch.utils.data import DataLoader
 
 from auglift.cache import key_for, write_shard
-from auglift.lifters.data import (ShuffleBuffer, WindowDataset, WindowSpec, fit_codec, flip_frames,
-                          resolve_shards, root_relative_metres)
 from auglift.core.camera import project
 from auglift.core.codec import CodecConfig, CueCodec
 from auglift.core.skeleton import H36M17_LEFT, H36M17_RIGHT
+from auglift.lifters.data import (
+    ShuffleBuffer,
+    WindowDataset,
+    WindowSpec,
+    fit_codec,
+    flip_frames,
+    resolve_shards,
+    root_relative_metres,
+)
 
 W, H = 1000, 1002
 
@@ -250,10 +257,9 @@ def test_the_loader_reads_the_ordinal_array_the_simulator_writes_for_any_bin():
     """One name per bin, also for a fractional one (a 2.5 mm bin once read `ordinal_2.5mm` while
     the simulator wrote `ordinal_2p5mm`, and the loader fell back to ground truth silently)."""
     from auglift.core.codec import CodecConfig, CueCodec
+    from auglift.lifters.data import needed_arrays
     from auglift.pipeline.simulate import SimulateConfig
     from auglift.pipeline.simulate.sequence import shard_attrs
-
-    from auglift.lifters.data import needed_arrays
 
     for bin_mm in (2.5, 10.0, 100.0):
         written = shard_attrs(SimulateConfig(ordinal_bins_mm=(bin_mm,)), dataset="h36m", subject="S1",

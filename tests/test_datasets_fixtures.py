@@ -124,8 +124,8 @@ def test_h36m_baseline_layout(tmp_path):
 
 
 def test_h36m_official_layout_cdf_and_video(tmp_path):
-    from cdflib.cdfwrite import CDF
     import cv2
+    from cdflib.cdfwrite import CDF
 
     root = tmp_path / "h36m"
     cams = write_h36m_cameras(root / "cameras.h5", ("S1",))

@@ -6,12 +6,12 @@ import re
 import h5py
 import numpy as np
 import pytest
+from test_datasets_fixtures import write_3dhp_test, write_3dhp_train
 
 from auglift.core.camera import Camera
-from auglift.pipeline.safe_pickle import load_pickle
 from auglift.core.skeleton import bone_lengths, to_h36m17
+from auglift.pipeline.safe_pickle import load_pickle
 from auglift.pipeline.sources.base import get_dataset
-from test_datasets_fixtures import write_3dhp_test, write_3dhp_train
 
 H36M_SH_JOINTS = [0, 1, 2, 3, 4, 5, 6, 8, 11, 12, 13, 14, 15, 16]   # same point in SH and GT
 

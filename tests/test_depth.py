@@ -10,7 +10,7 @@ import pytest
 from auglift.pipeline.depth import DEPTH_BACKENDS, build_depth
 from auglift.pipeline.depth.depth_anything import resolve_kind
 from auglift.pipeline.detect import Detections, build_detector, empty_detections
-from auglift.pipeline.sources.images import read_image
+from auglift.pipeline.frames.images import read_image
 
 
 def _save_depth_anything(path, depth_type: str):

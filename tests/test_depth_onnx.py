@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_depth import _save_depth_anything
 
 from auglift.pipeline.depth import build_depth
-from auglift.pipeline.sources.images import read_image
-from test_depth import _save_depth_anything
+from auglift.pipeline.frames.images import read_image
 
 pytest.importorskip("onnxruntime")
 

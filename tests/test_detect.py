@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from auglift.pipeline.detect import DETECTORS, build_detector, keypoint_box, select_person
-from auglift.pipeline.sources.images import read_image
-from auglift.pipeline.sources.video import iter_video_batches
+from auglift.pipeline.frames.images import read_image
+from auglift.pipeline.frames.video import iter_video_batches
 
 
 @pytest.fixture(scope="module")

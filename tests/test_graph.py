@@ -12,9 +12,9 @@ import pytest
 from auglift.cache import list_shards, open_shard
 from auglift.cache.report import verify_report
 from auglift.core.camera import project
+from auglift.core.skeleton import to_h36m17
 from auglift.pipeline.jobs import build_jobs, split_part
 from auglift.pipeline.precompute import PrecomputeConfig, load_config, parse_params, parse_part, run_precompute
-from auglift.core.skeleton import to_h36m17
 
 
 @pytest.fixture(scope="module")
@@ -230,7 +230,7 @@ def test_longest_sequences_start_first(cluster, shared_data, tmp_path):
     """Long sequences are submitted with higher priority, so a run does not end on one of them."""
     import av
 
-    from auglift.pipeline.sources.video import iter_video_batches
+    from auglift.pipeline.frames.video import iter_video_batches
 
     frames = next(iter_video_batches(shared_data / "videos" / "posetrack_000001.mp4", batch_size=5)).frames
     root = tmp_path / "videos"

@@ -6,8 +6,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from auglift.lifters.metrics import (auc, evaluate_all, mpjpe, mpjpe_loss, n_mpjpe, p_mpjpe, pck,
-                             procrustes_align)
+from auglift.lifters.metrics import auc, evaluate_all, mpjpe, mpjpe_loss, n_mpjpe, p_mpjpe, pck, procrustes_align
 
 
 @pytest.fixture(scope="module")

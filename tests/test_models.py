@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from auglift.lifters.metrics import mpjpe_loss
-from auglift.lifters.models import MODELS, PRESETS, build_config, build_model, count_parameters
 from auglift.core.camera import project, world_to_camera
 from auglift.core.skeleton import H36M32_TO_17
+from auglift.lifters.metrics import mpjpe_loss
+from auglift.lifters.models import MODELS, PRESETS, build_config, build_model, count_parameters
 
 FIRST_LAYER = {
     "simple_baseline": {"input.weight"},

@@ -8,19 +8,27 @@ import pickle
 import av
 import numpy as np
 import pytest
-from PIL import Image
-
 from click.testing import CliRunner
+from PIL import Image
+from test_datasets_fixtures import smpl24_from_h36m17
 
 from auglift.cache import list_shards, open_shard
 from auglift.cli import main
 from auglift.pipeline.detect import build_detector
-from auglift.pipeline.detect.people import (box_iou, choose_track, distinct_people, guide_box, identity_switches, match_to_guide,
-                                    people_summary, track_people, track_rows)
+from auglift.pipeline.detect.people import (
+    box_iou,
+    choose_track,
+    distinct_people,
+    guide_box,
+    identity_switches,
+    match_to_guide,
+    people_summary,
+    track_people,
+    track_rows,
+)
 from auglift.pipeline.detect.subjects import PeopleConfig, detect_guided
+from auglift.pipeline.frames.images import read_image
 from auglift.pipeline.precompute import PrecomputeConfig, run_precompute
-from auglift.pipeline.sources.images import read_image
-from test_datasets_fixtures import smpl24_from_h36m17
 
 # S1 Directions (left) and S7 Greeting (right): pairs BlazePose's person detector finds at these sizes
 LEFT, RIGHT = 0, 2

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from auglift.lifters.plot import LEFT_COLOR, RIGHT_COLOR, plot_frames, plot_poses_3d
 from auglift.core.skeleton import H36M17_PARENTS
+from auglift.lifters.plot import LEFT_COLOR, RIGHT_COLOR, plot_frames, plot_poses_3d
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -20,7 +20,7 @@ def h36m_root(shared_data, tmp_path_factory):
     import av
     import h5py
 
-    from auglift.pipeline.sources.images import read_image
+    from auglift.pipeline.frames.images import read_image
 
     root = tmp_path_factory.mktemp("h36m")
     (root / "S1" / "MyPoses" / "3D_positions").mkdir(parents=True)

@@ -4,11 +4,20 @@ import dataclasses
 import numpy as np
 import pytest
 
-from auglift.pipeline.simulate import (ConfidenceConfig, DepthNoiseConfig, NoiseConfig, SimulateConfig,
-                               VirtualCameraConfig, add_detector_noise, apply_depth_model,
-                               config_from_dict, load_config, sample_virtual_camera,
-                               simulate_confidence)
 from auglift.core.skeleton import flip_pairs
+from auglift.pipeline.simulate import (
+    ConfidenceConfig,
+    DepthNoiseConfig,
+    NoiseConfig,
+    SimulateConfig,
+    VirtualCameraConfig,
+    add_detector_noise,
+    apply_depth_model,
+    config_from_dict,
+    load_config,
+    sample_virtual_camera,
+    simulate_confidence,
+)
 
 RNG_N = 40000
 

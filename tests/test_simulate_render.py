@@ -5,9 +5,9 @@ import pytest
 from auglift.cache import ordinal_array_name
 from auglift.core.camera import Camera
 from auglift.core.codec import sample_keypoint_depth
+from auglift.core.skeleton import H36M17_JOINTS
 from auglift.pipeline.simulate import BodyModel, SimulateConfig, keypoint_depth, shard_rng, simulate_view, visibility
 from auglift.pipeline.simulate.render import disc_rays, first_hit_depth, ray_capsule_depth, undistort
-from auglift.core.skeleton import H36M17_JOINTS
 
 J = {name: i for i, name in enumerate(H36M17_JOINTS)}
 BODY = BodyModel()

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
+from auglift.core.skeleton import H36M17_JOINTS
 from auglift.pipeline.simulate import SimulateConfig, simulate_dataset
 from auglift.pipeline.simulate.run import SUMMARY_NAME
-from auglift.core.skeleton import H36M17_JOINTS
 
 # S11 "Directions": 4 cameras, one of which (54138969) has no Stacked-Hourglass file
 SUBSET = dict(subjects=["S11"], actions=["Directions"])

@@ -6,9 +6,9 @@ import shutil
 import numpy as np
 import pytest
 
-from auglift.pipeline.sources.frames import FrameSourceError, FrameSpec, iter_frames
-from auglift.pipeline.sources.images import iter_image_batches, list_images, read_image
-from auglift.pipeline.sources.video import iter_video_batches, list_videos, probe_video
+from auglift.pipeline.frames import FrameSourceError, FrameSpec, iter_frames
+from auglift.pipeline.frames.images import iter_image_batches, list_images, read_image
+from auglift.pipeline.frames.video import iter_video_batches, list_videos, probe_video
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,14 @@ import torch
 
 from auglift.cache import open_shard
 from auglift.lifters.checkpoint import load_checkpoint, save_checkpoint
-from auglift.lifters.config import (TrainConfig, apply_overrides, config_from_dict, config_to_dict, load_config,
-                            save_config)
+from auglift.lifters.config import (
+    TrainConfig,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+    save_config,
+)
 from auglift.lifters.data import resolve_shards
 from auglift.lifters.train import masked_mpjpe, train
 

@@ -6,8 +6,8 @@ a GELU MLP, stochastic depth), so the pieces live here once.
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 
 def check_input(x: torch.Tensor, num_joints: int, in_channels: int, model: str) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .layers import LifterModule, Attention, DropPath, Mlp, check_input, drop_path_schedule, init_transformer_weights
+from .layers import Attention, DropPath, LifterModule, Mlp, check_input, drop_path_schedule, init_transformer_weights
 
 
 @dataclass

@@ -32,6 +32,7 @@ from auglift.core.codec import sample_keypoint_depth
 from auglift.pipeline.detect.base import Detections
 
 from .base import DepthBackend, DepthOutput
+from .onnx_runtime import OnnxDepthModel, fingerprint_dir
 
 KINDS = {"metric": "metric", "relative": "relative_inverse"}
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -100,7 +101,6 @@ class DepthAnythingDepth(DepthBackend):
         if backend != "torch":
             import torch
 
-            from .onnx_runtime import OnnxDepthModel, fingerprint_dir
 
             self._onnx = OnnxDepthModel(self._model, fingerprint_dir(model), onnx_cache,
                                         "int8" if backend == "onnx-int8" else None, torch.get_num_threads())

@@ -26,8 +26,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from .base import Detections, Detector, People, empty_detections, keypoint_box, pick_people
-from .people import (MATCH_MAX_ERROR, SELECTION_CODES, SUBJECT_RULES, choose_track, guide_box, match_to_guide,
-                     track_people, track_rows, track_table)
+from .people import (
+    MATCH_MAX_ERROR,
+    SELECTION_CODES,
+    SUBJECT_RULES,
+    choose_track,
+    guide_box,
+    match_to_guide,
+    track_people,
+    track_rows,
+    track_table,
+)
 
 PEOPLE_MODES = ("subject", "all", "frame")
 

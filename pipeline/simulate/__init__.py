@@ -7,8 +7,14 @@
 - `run`: the whole-dataset driver behind `auglift simulate`
 """
 from .config import SIMULATOR_VERSION, SimulateConfig, config_from_dict, load_config
-from .noise import (ConfidenceConfig, DepthNoiseConfig, NoiseConfig, add_detector_noise,
-                    apply_depth_model, simulate_confidence)
+from .noise import (
+                    ConfidenceConfig,
+                    DepthNoiseConfig,
+                    NoiseConfig,
+                    add_detector_noise,
+                    apply_depth_model,
+                    simulate_confidence,
+)
 from .render import BodyModel, keypoint_depth, visibility
 from .run import simulate_dataset
 from .sequence import shard_rng, simulate_view

@@ -13,6 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from auglift.cache import list_shards, open_shard
+from auglift.pipeline.precompute import PrecomputeConfig, run_precompute
+
+from .noise import DepthNoiseConfig, simulate_landmark_z
+
 MIN_JOINTS = 8   # a frame needs this many joints with a landmark z to give a slope
 
 
@@ -71,7 +76,6 @@ SIMULATED_DRAWS = 200            # simulated frames per real frame for the "simu
 
 def sample_landmark_z(cache: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Real landmark z and GT joints of each sample shard with a person: key -> ((1, 17), (1, 17, 3))."""
-    from auglift.cache import list_shards, open_shard
 
     out = {}
     for path in list_shards(cache):
@@ -85,9 +89,7 @@ def sample_landmark_z(cache: str | Path) -> dict[str, tuple[np.ndarray, np.ndarr
 def calibrate_landmark_z(data_root: str | Path, work: str | Path, seed: int = 0) -> dict:
     """BlazePose on the real sample frames -> the landmark-z fit on the H36M (training-subject)
     frames, the same statistics on the held-out 3DHP frames, and on frames simulated with the fit."""
-    from auglift.pipeline.precompute import PrecomputeConfig, run_precompute
 
-    from .noise import DepthNoiseConfig, simulate_landmark_z
 
     run_precompute("samples", Path(data_root) / "samples", work, PrecomputeConfig(workers=0), progress=False,
                    log=None)

@@ -18,8 +18,10 @@ from typing import Callable
 
 import numpy as np
 
-from auglift.pipeline.produce import CONFLICT, KEEP, after_race, conflict_error, decide, write_expected_keys
+from auglift.cache import config_hash, key_for, open_shard, shard_path, write_shard
 from auglift.core.skeleton import H36M17_JOINTS
+from auglift.pipeline.produce import CONFLICT, KEEP, after_race, conflict_error, decide, write_expected_keys
+from auglift.pipeline.sources.base import get_dataset, select_sequences
 
 from .config import SimulateConfig
 from .sequence import shard_attrs, shard_rng, simulate_view
@@ -58,7 +60,6 @@ def simulate_dataset(dataset: str, data_root: str | Path, out: str | Path, *,
     `actions`: optional glob patterns on action names (e.g. ["Walking*"]). `overwrite`:
     replace shards made with another configuration (otherwise those sequences fail).
     """
-    from auglift.pipeline.sources.base import select_sequences
 
     cfg = config or SimulateConfig()
     out = Path(out)
@@ -93,8 +94,6 @@ def simulate_dataset(dataset: str, data_root: str | Path, out: str | Path, *,
 
 
 def config_hash_of(cfg: SimulateConfig, dataset: str) -> str:
-    from auglift.cache import config_hash
-
     return config_hash({"dataset": dataset, **cfg.hashed()})
 
 
@@ -102,8 +101,6 @@ _ADAPTERS: dict = {}
 
 
 def _adapter(dataset: str, data_root: str):
-    from auglift.pipeline.sources.base import get_dataset
-
     if (dataset, data_root) not in _ADAPTERS:
         _ADAPTERS[(dataset, data_root)] = get_dataset(dataset, data_root)
     return _ADAPTERS[(dataset, data_root)]
@@ -111,7 +108,6 @@ def _adapter(dataset: str, data_root: str):
 
 def task_key(task: Task) -> str:
     """The shard key a task writes."""
-    from auglift.cache import key_for
 
     camera = f"virtual-{task.view}" if task.view >= 0 else str(task.ref.camera)
     return key_for(task.dataset, str(task.ref.subject), str(task.ref.action), camera)
@@ -119,7 +115,6 @@ def task_key(task: Task) -> str:
 
 def _kept(path: Path, key: str, cfg: SimulateConfig, virtual: bool, t0: float) -> TaskResult:
     """The result of a key whose verified shard (same config hash) is kept."""
-    from auglift.cache import open_shard
 
     with open_shard(path) as shard:
         conf = shard.read("confidence")
@@ -130,7 +125,6 @@ def _kept(path: Path, key: str, cfg: SimulateConfig, virtual: bool, t0: float) -
 
 def run_task(task: Task, cfg: SimulateConfig, out: str, backend: str, overwrite: bool = False) -> TaskResult:
     """Make (or keep) one shard. Never raises: a failure becomes a result naming the sequence."""
-    from auglift.cache import shard_path, write_shard
 
     t0 = time.perf_counter()
     ref = task.ref

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -204,7 +205,6 @@ def select_sequences(dataset: str, root: str | Path, split: str | None = None, s
                      actions=None) -> tuple[DatasetAdapter, list]:
     """The adapter of `dataset` and its sequences in `split` / `subjects`, with `actions` glob
     patterns on action names (e.g. ["Walking*"]); an empty selection is an error naming it."""
-    from fnmatch import fnmatchcase
 
     adapter = get_dataset(dataset, root)
     refs = adapter.list_sequences(split=split, subjects=list(subjects) if subjects else None)

@@ -8,6 +8,7 @@ the adapter reads it back as one `Sequence` per camera.
 """
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -116,7 +117,6 @@ def is_custom_file(path: Path) -> bool:
     """Whether `path` looks like a custom-format file (has joints_3d and skeleton), cheaply."""
     if path.suffix == ".zarr":
         return (path / "joints_3d").is_dir() and (path / "zarr.json").exists()
-    import zipfile
 
     try:
         with zipfile.ZipFile(path) as z:

@@ -38,6 +38,7 @@ import numpy as np
 
 from auglift.core.camera import Camera
 from auglift.core.skeleton import H36M17_PARENTS, NUM_JOINTS, confidence_to_h36m17, to_h36m17
+from auglift.pipeline.safe_pickle import load_pickle
 
 from .base import DatasetAdapter, DatasetError, Sequence, check_array, register, require
 
@@ -136,8 +137,6 @@ class PW3DAdapter(DatasetAdapter):
 
 
 def read_sequence_pickle(path: Path) -> dict:
-    from auglift.pipeline.safe_pickle import load_pickle
-
     data = load_pickle(path)
     if not isinstance(data, dict):
         raise DatasetError(f"{path}: expected a dict, got {type(data).__name__}")
