@@ -9,25 +9,21 @@ from pathlib import Path
 
 import click
 
-from auglift.cache import list_shards
+from auglift import api
 from auglift.cache.report import ls_report, read_key_list, verify_report
 from auglift.lifters.config import TrainConfig, apply_overrides
 from auglift.lifters.config import load_config as load_train_config
-from auglift.lifters.data import depth_families, resolve_shards
 from auglift.lifters.evaluate import evaluate
-from auglift.lifters.lift import LiftOptions, default_checkpoint, lift_shards
 from auglift.lifters.provenance import git_revision
 from auglift.lifters.show import show
 from auglift.lifters.train import train
 from auglift.pipeline.cluster import dask_client
-from auglift.pipeline.frames import frames_of_source
 from auglift.pipeline.gt_shards import build_gt_shards
 from auglift.pipeline.precompute import (
     PrecomputeConfig,
     default_root,
     parse_params,
     parse_part,
-    precompute_inputs,
     run_precompute,
 )
 from auglift.pipeline.precompute import load_config as load_precompute_config
@@ -155,7 +151,6 @@ def simulate(dataset, data_root, out, subjects, split, actions, config_path, vir
              seed, depth_kind, backend, workers, overwrite) -> None:
     """Simulate (x, y, c, d) shards from 3D mocap: SIMULATED cues, labelled so in every shard."""
 
-
     try:
         cfg = load_simulate_config(config_path) if config_path else SimulateConfig()
     except ValueError as e:
@@ -192,7 +187,6 @@ def simulate(dataset, data_root, out, subjects, split, actions, config_path, vir
 @click.option("--seed", type=int, default=0, show_default=True)
 def calibrate_cmd(model, data_root, out, work, seed) -> None:
     """Fit a simulator model to a real detector on real frames; write the page beside the real figures."""
-
 
     try:
         result = calibrate_landmark_z(data_root, work, seed)
@@ -343,7 +337,7 @@ def train_cmd(config_path, model, preset, channels, train_specs, train_subjects,
               max_steps, resume, quiet) -> None:
     """Train a lifter on cached cue shards (streamed), writing checkpoints under --out.
 
-    Data-parallel: `torchrun --nproc_per_node N cli.py train ...` (pipeline/CLUSTER.md)."""
+    Data-parallel: `torchrun --nproc_per_node N -m auglift.cli train ...` (pipeline/CLUSTER.md)."""
     try:
         cfg = load_train_config(config_path) if config_path else TrainConfig()
         cfg = apply_overrides(cfg, model=model, preset=preset, channels=channels, train=list(train_specs),
@@ -380,7 +374,6 @@ def train_cmd(config_path, model, preset, channels, train_specs, train_subjects,
 def evaluate_cmd(checkpoints, tests, names, labels, subjects, joints, flip_test, allow_depth_kind_mismatch,
                  batch_size, device, out, notes, quiet) -> None:
     """Evaluate checkpoints on every frame of the test shards; write JSON and a markdown table."""
-
 
     subj = [s.strip() for s in subjects.split(",") if s.strip()] if subjects else None
     try:
@@ -426,22 +419,12 @@ def lift_cmd(inputs, out, checkpoint, model, channels, config_path, workers, all
     """
 
     try:
-        caches = [p for p in inputs if p.is_dir() and list_shards(p)]
         cfg = load_precompute_config(config_path) if config_path else PrecomputeConfig(workers=workers)
-        if all_people:
-            cfg = dataclasses.replace(cfg, people="all")
-        shard_paths, failed = precompute_inputs([p for p in inputs if p not in caches], out / "cache", cfg,
-                                                progress=not quiet, log=click.echo)
-        if not caches and not shard_paths:
-            raise click.ClickException("no sequence could be precomputed; nothing to lift")
-        shards = resolve_shards([*caches, *shard_paths])
-        if checkpoint is None:
-            checkpoint = default_checkpoint(model, channels, depth_families(shards)[0])
-        options = LiftOptions(checkpoint, allow_depth_kind_mismatch=allow_depth_kind_mismatch, render=not no_render)
-        lift_shards(shards, out, options, frames_for=frames_of_source, log=click.echo)
+        run = api.lift(inputs, out, checkpoint, model, channels, cfg, all_people=all_people, render=not no_render,
+                       allow_depth_kind_mismatch=allow_depth_kind_mismatch, progress=not quiet, log=click.echo)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         raise click.ClickException(str(e)) from None
-    if failed:
+    if run.failed:
         raise SystemExit(1)
 
 

@@ -104,7 +104,7 @@ def torchrun_rate(cache: str, work: Path, args, nproc: int) -> float:
         path.write_text(yaml.safe_dump(config_to_dict(cfg)))
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONPATH": str(REPO)}
         subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-                        str(REPO / "cli.py"), "train", "--config", str(path), "--quiet"],
+                        "-m", "auglift.cli", "train", "--config", str(path), "--quiet"],
                        check=True, env=env, capture_output=True, cwd=REPO)
         secs.append(loop_seconds(load_checkpoint(Path(cfg.out) / "last.pt")["history"]))
     return args.batch * args.steps / (secs[1] - secs[0])

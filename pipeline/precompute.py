@@ -157,7 +157,6 @@ def run_precompute(dataset: str, root: str | Path | None, out: str | Path, confi
     sequence (bad config, no sequences).
     """
 
-
     cfg = config or PrecomputeConfig()
     if cfg.backend not in ("zarr", "hdf5"):
         raise ValueError(f"unknown cache backend {cfg.backend!r}; choose zarr or hdf5")
@@ -207,7 +206,6 @@ def precompute_inputs(paths: list[Path], out: str | Path, config: PrecomputeConf
     Returns (the paths of their shards, the number of sequences that failed); with
     `config.people == "all"` each sequence's other tracks (keys `<key>-track<k>`) come along.
     """
-
 
     if not paths:
         return [], 0

@@ -10,7 +10,7 @@ A cache or lifter that exists with the same configuration is reused, so studies 
 (the cross-input study's xy/xycd lifters are the box-rescaling study's "on" rows) and an
 interrupted `make experiments` resumes where it stopped.
 
-The same context serves the task grid (`lifters/studies/grid.py`): with `planning` set, `train`
+The same context serves the task grid (`studies/grid.py`): with `planning` set, `train`
 only records what it would train and the first use of a checkpoint (`needs_checkpoints`) ends
 the study; with `client` set, evaluations run as Dask tasks; a training whose run directory
 holds a `last.pt` but no finished stamp (a killed worker, a cut job) resumes from it.

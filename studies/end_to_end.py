@@ -136,7 +136,6 @@ def _image_for(ctx, key: str) -> np.ndarray | None:
     """The RGB image of a sample shard, found through the precompute's own job list."""
     import cv2
 
-
     files = {j.key: j.frames.paths[0] for j in sample_jobs(default_root("samples", ctx.data_root)) if j.frames}
     img = cv2.imread(files[key]) if key in files else None
     return None if img is None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

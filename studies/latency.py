@@ -103,7 +103,6 @@ def time_depth(cfg: Config) -> dict:
 def time_lifters(cfg: Config) -> list[dict]:
     import torch
 
-
     rows = []
     for name, preset in cfg.lifters:
         for channels in ("xy", "xycd"):
@@ -130,7 +129,6 @@ def sample_images(data_root: Path) -> list[Path]:
 def time_detector(ctx, cfg: Config) -> dict:
     """BlazePose through the project's detector backend, one frame at a time on the samples."""
     import cv2
-
 
     frames = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sample_images(ctx.data_root)]
     detector = build_detector("mediapipe")

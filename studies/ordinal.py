@@ -106,7 +106,7 @@ def _reading(deltas: dict, keys: dict) -> str:
     if reversed_in:
         lines.append(f"Ours runs the other way ({', '.join(reversed_in)}): the coarsest bin helps more than the "
                      "finest. We think this comes from the channel being ternary (-1 / 0 / +1 against the pelvis, as "
-                     "in `pipeline.cues.ordinal_depth`): with a 1 cm dead zone nearly every joint reads +-1, which "
+                     "in `core.codec.ordinal_depth`): with a 1 cm dead zone nearly every joint reads +-1, which "
                      "says only in front of or behind the pelvis, flips at random for joints near the pelvis plane "
                      "(hips, spine) and says nothing of how far; a 25 cm dead zone marks exactly the joints that are "
                      "far in front or behind, which is the depth information 2D lacks.")

@@ -36,7 +36,7 @@ def torchrun(cfg, nproc: int, *extra: str) -> subprocess.CompletedProcess:
         yaml.safe_dump(config_to_dict(cfg), f)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           str(REPO / "cli.py"), "train", "--config", path, "--quiet", *extra]
+           "-m", "auglift.cli", "train", "--config", path, "--quiet", *extra]
     run = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return run

@@ -1,7 +1,7 @@
 """What a depth backend returns: one depth per keypoint, plus what kind of depth it is.
 
 Backends that produce depth maps sample them at the detected keypoints with
-`pipeline.cues.sample_keypoint_depth` (min over a disc of radius 3 px, the paper's
+`core.codec.sample_keypoint_depth` (min over a disc of radius 3 px, the paper's
 occlusion-aware rule), the same sampler the simulator uses.
 """
 from __future__ import annotations

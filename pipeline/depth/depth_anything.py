@@ -101,7 +101,6 @@ class DepthAnythingDepth(DepthBackend):
         if backend != "torch":
             import torch
 
-
             self._onnx = OnnxDepthModel(self._model, fingerprint_dir(model), onnx_cache,
                                         "int8" if backend == "onnx-int8" else None, torch.get_num_threads())
 

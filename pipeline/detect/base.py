@@ -1,6 +1,6 @@
 """What a 2D detector backend returns, and how one person is chosen per frame.
 
-Every backend maps its own layout onto H36M-17 (pipeline.skeleton) and returns one pose per
+Every backend maps its own layout onto H36M-17 (core.skeleton) and returns one pose per
 frame from `__call__` (its own per-frame choice); backends that can also return every person
 (`detect_people`, `people_in_boxes`) serve ground-truth matching and tracking
 (pipeline.detect.people, pipeline.detect.subjects). In `__call__`, a frame with nobody in it

@@ -14,7 +14,7 @@ are missed at its 224 px input), merges the finds by IoU, and takes each person'
 detector's hip centre and body-radius keypoints. `people_in_boxes` then runs the landmark graph
 on a square crop around each box (zero-padded outside the image), and maps the landmarks back.
 
-Output, mapped from BlazePose-33 to H36M-17 (pipeline.skeleton, with its synthesised joints):
+Output, mapped from BlazePose-33 to H36M-17 (core.skeleton, with its synthesised joints):
 - keypoints: landmark x, y (normalised) times the image width, height -> pixels;
 - confidence: landmark visibility (a synthesised joint takes its weakest part's);
 - bbox: extent of all 33 landmarks, clipped to the image;

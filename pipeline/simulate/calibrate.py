@@ -90,7 +90,6 @@ def calibrate_landmark_z(data_root: str | Path, work: str | Path, seed: int = 0)
     """BlazePose on the real sample frames -> the landmark-z fit on the H36M (training-subject)
     frames, the same statistics on the held-out 3DHP frames, and on frames simulated with the fit."""
 
-
     run_precompute("samples", Path(data_root) / "samples", work, PrecomputeConfig(workers=0), progress=False,
                    log=None)
     frames = sample_landmark_z(work)

@@ -5,7 +5,7 @@ of (sequence, camera, config, seed).
 
 Default 2D noise is calibrated on the real Stacked-Hourglass detections of Human3.6M (S1/S5/S9,
 64k frames, against the projected ground truth): median error 0.04 of the box size
-(`pipeline.cues.box_size`, ~220 px), and heavy tails on the limbs (99th percentile 0.3-0.6 of
+(`core.codec.box_size`, ~220 px), and heavy tails on the limbs (99th percentile 0.3-0.6 of
 the box on wrists, knees and ankles, i.e. gross mistakes and left/right confusions).
 """
 from __future__ import annotations

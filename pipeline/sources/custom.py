@@ -2,7 +2,7 @@
 
     <root>/<subject>/<action>.npz      or      <root>/<subject>/<action>.zarr/
 
-One file per (subject, action) holds the 3D joints in any layout of pipeline.skeleton, world or
+One file per (subject, action) holds the 3D joints in any layout of core.skeleton, world or
 camera coordinates, mm or m, and every camera that saw them. `write_custom_sequence` writes it;
 the adapter reads it back as one `Sequence` per camera.
 """

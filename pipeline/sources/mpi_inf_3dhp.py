@@ -15,7 +15,7 @@ Test (MATLAB v7.3 = HDF5, read with h5py; arrays appear transposed relative to M
     (the test folders may also sit under <root>/mpi_inf_3dhp_test_set/)
 
 Training joints are the 28-joint set, test joints the 17-joint test order; both map to H36M-17
-through pipeline.skeleton. Training cameras default to the 8 of most works (0, 1, 2, 4, 5, 6, 7,
+through core.skeleton. Training cameras default to the 8 of most works (0, 1, 2, 4, 5, 6, 7,
 8: the chest-height ring, used by VNect and e.g. the mmpose and MeTRAbs preprocessing); pass
 `cameras=range(14)` for all. The test set ships no calibration: its pinhole intrinsics are fitted
 by least squares to its own annot2/annot3 pairs (`extras["intrinsics_fit_rms_px"]` reports the
