@@ -33,8 +33,8 @@ sys.path.insert(0, str(REPO))
 
 from auglift.core.codec import CodecConfig  # noqa: E402
 from auglift.lifters.data import WindowDataset, WindowSpec, fit_codec, resolve_shards  # noqa: E402
+from auglift.lifters.metrics import mpjpe_loss  # noqa: E402
 from auglift.lifters.models import build_model  # noqa: E402
-from auglift.lifters.train import masked_mpjpe  # noqa: E402
 
 
 def make_stream(infos, codec, args, shuffle_buffer):
@@ -80,7 +80,7 @@ class Trainer:
         t0 = time.perf_counter()
         for _ in range(steps):
             b = next(self.batches)
-            loss = masked_mpjpe(self.model(b["inputs"]), b["target"])
+            loss = mpjpe_loss(self.model(b["inputs"]), b["target"])
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()

@@ -39,8 +39,9 @@ from bench_stream import in_memory, memory_batches  # noqa: E402
 from auglift.core.codec import CodecConfig  # noqa: E402
 from auglift.lifters.config import config_from_dict, config_to_dict  # noqa: E402
 from auglift.lifters.data import fit_codec, resolve_shards  # noqa: E402
+from auglift.lifters.metrics import mpjpe_loss
 from auglift.lifters.models import build_model  # noqa: E402
-from auglift.lifters.train import masked_mpjpe, train  # noqa: E402
+from auglift.lifters.train import train  # noqa: E402
 
 
 def config(cache: str, out: Path, args, steps: int):
@@ -82,7 +83,7 @@ def reference_rate(data, args) -> float:
     def run(n):
         for _ in range(n):
             b = next(batches)
-            loss = masked_mpjpe(model(b["inputs"]), b["target"])
+            loss = mpjpe_loss(model(b["inputs"]), b["target"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -102,7 +103,7 @@ def torchrun_rate(cache: str, work: Path, args, nproc: int) -> float:
         cfg = config(cache, work / f"ddp{nproc}-{steps}", args, steps)
         path = work / f"ddp{nproc}-{steps}.yaml"
         path.write_text(yaml.safe_dump(config_to_dict(cfg)))
-        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONPATH": str(REPO)}
+        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
         subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                         "-m", "auglift.cli", "train", "--config", str(path), "--quiet"],
                        check=True, env=env, capture_output=True, cwd=REPO)

@@ -68,6 +68,14 @@ def storage_problems(reader, name: str) -> list[str]:
     return out
 
 
+def edge_rows(starts, length: int, n: int) -> np.ndarray:
+    """The rows of windows `start .. start+length-1` of an n-frame sequence, rows outside it
+    replaced by the first/last frame (edge padding): `(len(starts), length)` int64, or
+    `(length,)` for a scalar start. The one windowing rule of readers and trainers."""
+    starts = np.asarray(starts, np.int64)
+    return np.clip(starts[..., None] + np.arange(length), 0, n - 1)
+
+
 def array_problem(reader, name: str, info: Any, n_frames: int) -> str | None:
     """The first problem of one recorded array that can be seen without reading its data:
     recorded shape vs n_frames, on-disk shape vs recorded, then `storage_problems`."""
@@ -240,7 +248,7 @@ class Shard:
             raise IndexError(f"{self.path}: window [{start}, {start + length}) is outside 0..{t}")
         lo = min(max(start, 0), t - 1)
         hi = min(max(start + length - 1, 0), t - 1)
-        idx = np.clip(np.arange(start, start + length), 0, t - 1) - lo
+        idx = edge_rows(start, length, t) - lo
         rows = self.read_all(names, lo, hi + 1)
         if start >= 0 and start + length <= t:
             return rows

@@ -35,6 +35,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from auglift.cache import depth_family, list_shards, open_shard, ordinal_array_name
+from auglift.cache.reader import edge_rows
 from auglift.cache.store import is_shard_path
 from auglift.core.codec import CodecConfig, CueCodec, ordinal_depth
 from auglift.core.skeleton import flip_pairs
@@ -202,13 +203,12 @@ class WindowSpec:
 
     def rows(self, anchors: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(input rows (W, L), target rows (W, T_out), target valid (W, T_out)), rows clipped to 0..n-1."""
-        anchors = np.asarray(anchors, np.int64)[:, None]
+        anchors = np.asarray(anchors, np.int64)
         if self.predicts == "center":
-            raw = anchors - self.length // 2 + np.arange(self.length)
-            return np.clip(raw, 0, n - 1), anchors, np.ones(anchors.shape, bool)
-        raw = anchors + np.arange(self.length)
-        rows = np.clip(raw, 0, n - 1)
-        return rows, rows, raw < n
+            centre = anchors[:, None]
+            return edge_rows(anchors - self.length // 2, self.length, n), centre, np.ones(centre.shape, bool)
+        rows = edge_rows(anchors, self.length, n)
+        return rows, rows, anchors[:, None] + np.arange(self.length) < n
 
 
 # ------------------------------------------------------------------------------ encoding

@@ -148,8 +148,14 @@ def evaluate_all(pred, gt, joints: list[int] | None = None, groups: np.ndarray |
     return result
 
 
-def mpjpe_loss(pred, target):
-    """Torch MPJPE over `(..., K, 3)` tensors: the mean joint distance, differentiable."""
+def mpjpe_loss(pred, target, valid=None):
+    """The torch training loss: mean joint distance of `(B, T, K, 3)` (or `(..., K, 3)`) tensors,
+    differentiable; with `valid` `(B, T)`, over the valid target frames only (seq2seq windows
+    that run past a sequence's end)."""
     if pred.shape != target.shape:
         raise ValueError(f"prediction shape {tuple(pred.shape)} differs from target {tuple(target.shape)}")
-    return (pred - target).norm(dim=-1).mean()
+    err = (pred - target).norm(dim=-1).mean(dim=-1)
+    if valid is None:
+        return err.mean()
+    valid = valid.to(err.dtype)
+    return (err * valid).sum() / valid.sum().clamp_min(1.0)

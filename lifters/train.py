@@ -37,6 +37,7 @@ from .config import TrainConfig, config_from_dict, config_to_dict, save_config
 from .data import ShardInfo, WindowDataset, WindowSpec, check_depth_inputs, fit_codec, resolve_shards
 from .distributed import Runtime, shard_split_steps, unwrap
 from .evaluate import score
+from .metrics import mpjpe_loss
 from .models import build_model
 from .predict import predict
 
@@ -47,17 +48,6 @@ class TrainResult:
     last: Path
     best: Path
     history: list[dict[str, Any]] = field(default_factory=list)
-
-
-def masked_mpjpe(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean joint distance over the valid target frames `(B, T)` of `(B, T, K, 3)` tensors."""
-    if pred.shape != target.shape:
-        raise ValueError(f"prediction shape {tuple(pred.shape)} differs from target {tuple(target.shape)}")
-    err = (pred - target).norm(dim=-1).mean(dim=-1)  # (B, T)
-    if valid is None:
-        return err.mean()
-    valid = valid.to(err.dtype)
-    return (err * valid).sum() / valid.sum().clamp_min(1.0)
 
 
 def shard_summary(infos: list[ShardInfo]) -> dict[str, Any]:
@@ -196,7 +186,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
             target = batch["target"].to(device, non_blocking=True)
             with rt.autocast():
                 pred = net(inputs)
-            loss = masked_mpjpe(pred.float(), target, batch["valid"].to(device)) * factor
+            loss = mpjpe_loss(pred.float(), target, batch["valid"].to(device)) * factor
             optimizer.zero_grad(set_to_none=True)
             rt.step(loss, model, optimizer, o.grad_clip)
             step += 1

@@ -19,7 +19,8 @@ from auglift.lifters.config import (
     save_config,
 )
 from auglift.lifters.data import resolve_shards
-from auglift.lifters.train import masked_mpjpe, train
+from auglift.lifters.metrics import mpjpe_loss
+from auglift.lifters.train import train
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
 
@@ -150,5 +151,5 @@ def test_masked_loss_ignores_padded_frames():
     target = torch.zeros(2, 3, 17, 3)
     target[:, 2] = 1.0  # only the padded frame is wrong
     valid = torch.tensor([[True, True, False], [True, True, False]])
-    assert masked_mpjpe(pred, target, valid).item() == 0.0
-    assert masked_mpjpe(pred, target).item() == pytest.approx(np.sqrt(3) / 3)
+    assert mpjpe_loss(pred, target, valid).item() == 0.0
+    assert mpjpe_loss(pred, target).item() == pytest.approx(np.sqrt(3) / 3)
