@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +23,6 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from auglift.pipeline.depth.onnx_runtime import OnnxDepthModel  # noqa: E402
 from auglift.studies.latency import depth_anything_v2_small  # noqa: E402

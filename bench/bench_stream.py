@@ -29,7 +29,6 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from auglift.core.codec import CodecConfig  # noqa: E402
 from auglift.lifters.data import WindowDataset, WindowSpec, fit_codec, resolve_shards  # noqa: E402

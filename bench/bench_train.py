@@ -32,7 +32,6 @@ import torch
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from bench_stream import in_memory, memory_batches  # noqa: E402
 

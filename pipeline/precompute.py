@@ -1,6 +1,6 @@
 """`auglift precompute`: raw frames -> cached (x, y, c, d) shards, as a Python function.
 
-    from pipeline.precompute import PrecomputeConfig, run_precompute
+    from auglift.pipeline.precompute import PrecomputeConfig, run_precompute
     report, path = run_precompute("videos", "../shared/data/videos", "runs/cache", PrecomputeConfig())
 
 Defaults are the embedded, offline pair: MediaPipe BlazePose (2D) + its landmark z (depth).

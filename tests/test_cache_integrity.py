@@ -73,7 +73,7 @@ def test_abort_discards(tmp_path):
 _CHILD = """
 import sys, time
 sys.path.insert(0, {tests!r})
-from cache import ShardWriter
+from auglift.cache import ShardWriter
 from test_cache_support import key_of, make_attrs, synthetic_sequence
 arrays = synthetic_sequence(64)
 attrs = make_attrs()

@@ -8,6 +8,7 @@ Layers (an import may only point down, or within its own package):
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -156,5 +157,7 @@ def test_one_namespace_no_bare_top_level_names():
         for node in ast.walk(ast.parse(path.read_text())):
             names = ([node.module] if isinstance(node, ast.ImportFrom) and not node.level and node.module else
                      [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):  # code run by `python -c`
+                names = re.findall(r"^\s*(?:from|import)\s+([\w.]+)", node.value, re.M)
             bare += [f"{path.relative_to(REPO)}:{node.lineno}: {n}" for n in names if top(n) in OWN_NAMES]
     assert not bare, "imports of auglift's packages without the `auglift.` prefix:\n" + "\n".join(bare)

@@ -12,7 +12,7 @@ from pathlib import Path
 from auglift.cache import list_shards, open_shard, stray_temps, verify_tree
 from auglift.pipeline.precompute import PrecomputeConfig, default_root, run_precompute
 
-AUGLIFT = [sys.executable, "-c", "from cli import main; main()"]
+AUGLIFT = [sys.executable, "-c", "from auglift.cli import main; main()"]
 
 
 def _cmd(dataset: str, data: Path, out: Path) -> list[str]:
