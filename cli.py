@@ -11,6 +11,7 @@ import click
 
 from auglift import api
 from auglift.cache.report import ls_report, read_key_list, verify_report
+from auglift.core.config_io import with_overrides
 from auglift.lifters.config import TrainConfig, apply_overrides
 from auglift.lifters.config import load_config as load_train_config
 from auglift.lifters.evaluate import evaluate
@@ -155,14 +156,8 @@ def simulate(dataset, data_root, out, subjects, split, actions, config_path, vir
         cfg = load_simulate_config(config_path) if config_path else SimulateConfig()
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--config") from None
-    if virtual_views is not None:
-        cfg = dataclasses.replace(cfg, views=dataclasses.replace(cfg.views, num_views=virtual_views))
-    if keypoints is not None:
-        cfg = dataclasses.replace(cfg, keypoints=keypoints)
-    if seed is not None:
-        cfg = dataclasses.replace(cfg, seed=seed)
-    if depth_kind is not None:
-        cfg = dataclasses.replace(cfg, depth=dataclasses.replace(cfg.depth, mode=depth_kind))
+    cfg = with_overrides(cfg, {"views.num_views": virtual_views, "keypoints": keypoints, "seed": seed,
+                               "depth.mode": depth_kind})
 
     def split_list(text):
         return [x.strip() for x in text.split(",") if x.strip()] if text else None
@@ -248,15 +243,13 @@ def precompute_cmd(dataset, data_root, root, out, config_path, detector, detecto
 
     try:
         cfg = load_precompute_config(config_path) if config_path else PrecomputeConfig()
-        changes = {k: v for k, v in dict(detector=detector, depth=depth, batch_size=batch_size, backend=backend,
-                                         workers=workers, threads=threads, scheduler=scheduler, gpu=gpu,
-                                         overwrite=overwrite, people=people, subject=subject_track).items()
-                   if v is not None}
-        if detector and detector != cfg.detector:
-            changes["detector_params"] = {}
+        if detector and detector != cfg.detector:  # another backend: the file's params were for the old one
+            cfg = dataclasses.replace(cfg, detector_params={})
         if depth and depth != cfg.depth:
-            changes["depth_params"] = {}
-        cfg = dataclasses.replace(cfg, **changes)
+            cfg = dataclasses.replace(cfg, depth_params={})
+        cfg = with_overrides(cfg, dict(detector=detector, depth=depth, batch_size=batch_size, backend=backend,
+                                       workers=workers, threads=threads, scheduler=scheduler, gpu=gpu,
+                                       overwrite=overwrite, people=people, subject=subject_track))
         det_p = {**cfg.detector_params, **parse_params(detector_params)}
         dep_p = {**cfg.depth_params, **parse_params(depth_params)}
         if person:

@@ -42,16 +42,39 @@ def check_fields(cls, values: Mapping[str, Any], where: str) -> None:
         raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(known)}")
 
 
-def registry_class(registry: Mapping[str, str], package: str, name: str, what: str) -> type:
-    """The class registered as "module:Class" (relative to `package`) under `name`.
-
-    The module is imported only here, so listing a registry never loads a heavy backend.
+def registered(registry: Mapping[str, str], package: str, name: str, what: str) -> Any:
+    """What `registry` names `name`: "module:attr" is that attribute of `package.module`, "module"
+    the module itself. The one registry pattern of auglift (detectors, depth backends, dataset
+    adapters, lifters, studies): a registry is a plain {name: "module[:attr]"} dict, and the module
+    is imported only here, so listing a registry never loads a heavy backend.
     """
     try:
-        module, cls = registry[name].split(":")
+        module, _, attr = registry[name].partition(":")
     except KeyError:
         raise ValueError(f"unknown {what} {name!r}; choose from {sorted(registry)}") from None
-    return getattr(importlib.import_module(f"{package}.{module}"), cls)
+    loaded = importlib.import_module(f"{package}.{module}")
+    return getattr(loaded, attr) if attr else loaded
+
+
+def with_overrides(cfg: Any, overrides: Mapping[str, Any]) -> Any:
+    """A copy of the dataclass `cfg` with the fields named by dotted paths replaced, e.g.
+    {"seed": 1, "views.num_views": 3}; a value of None (an option not given) or an empty list
+    leaves the field as it is. The one way the command line overrides a config file."""
+    changes: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for path, value in overrides.items():
+        if value is None or (isinstance(value, (list, tuple)) and not value):
+            continue
+        head, _, rest = path.partition(".")
+        if head not in {f.name for f in dataclasses.fields(cfg)}:
+            raise ValueError(f"{type(cfg).__name__} has no field {head!r} (override {path!r})")
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            changes[head] = value
+    for head, sub in nested.items():
+        changes[head] = with_overrides(changes.get(head, getattr(cfg, head)), sub)
+    return dataclasses.replace(cfg, **changes)
 
 
 @contextlib.contextmanager

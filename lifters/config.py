@@ -23,7 +23,7 @@ from typing import Any, Mapping
 import yaml
 
 from auglift.core.codec import CHANNEL_SETS, DEPTH_MODES, CodecConfig
-from auglift.core.config_io import check_fields, read_yaml_mapping
+from auglift.core.config_io import check_fields, read_yaml_mapping, with_overrides
 
 # Kept here (not imported from lifters.distributed) so that reading a config never imports torch.
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -173,6 +173,17 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
         raise ValueError(f"{where}: " + "; ".join(problems))
 
 
+# The command line's flat option names -> TrainConfig fields (core.config_io.with_overrides).
+OVERRIDE_PATHS = {
+    "model": "model.name", "preset": "model.preset", "channels": "codec.channels", "train": "data.train",
+    "train_subjects": "data.train_subjects", "val": "data.val", "val_subjects": "data.val_subjects",
+    "num_workers": "data.num_workers", "stride": "data.stride", "flip": "data.flip", "ddp_split": "data.ddp_split",
+    "epochs": "optim.epochs", "batch_size": "optim.batch_size", "lr": "optim.lr", "lr_decay": "optim.lr_decay",
+    "weight_decay": "optim.weight_decay", "max_steps": "optim.max_steps", "seed": "seed", "device": "device",
+    "out": "out", "num_threads": "num_threads", "precision": "precision",
+}
+
+
 def apply_overrides(cfg: TrainConfig, **values: Any) -> TrainConfig:
     """Command-line style overrides on top of a config; None means "not given".
 
@@ -181,25 +192,15 @@ def apply_overrides(cfg: TrainConfig, **values: Any) -> TrainConfig:
     flip, max_steps, ddp_split.
     Lists may be given as comma-separated strings.
     """
-    where = {"model": ("model", "name"), "preset": ("model", "preset"), "channels": ("codec", "channels"),
-             "train": ("data", "train"), "train_subjects": ("data", "train_subjects"), "val": ("data", "val"),
-             "val_subjects": ("data", "val_subjects"), "num_workers": ("data", "num_workers"),
-             "stride": ("data", "stride"), "flip": ("data", "flip"), "epochs": ("optim", "epochs"),
-             "batch_size": ("optim", "batch_size"), "lr": ("optim", "lr"), "lr_decay": ("optim", "lr_decay"),
-             "weight_decay": ("optim", "weight_decay"), "max_steps": ("optim", "max_steps"),
-             "seed": (None, "seed"), "device": (None, "device"), "out": (None, "out"),
-             "num_threads": (None, "num_threads"), "precision": (None, "precision"),
-             "ddp_split": ("data", "ddp_split")}
+    overrides = {}
     for name, value in values.items():
-        if name not in where:
-            raise ValueError(f"unknown override {name!r}; known: {sorted(where)}")
-        if value is None or (isinstance(value, (list, tuple)) and not value):
-            continue
-        section, attr = where[name]
+        if name not in OVERRIDE_PATHS:
+            raise ValueError(f"unknown override {name!r}; known: {sorted(OVERRIDE_PATHS)}")
         if name in ("train_subjects", "val_subjects") and isinstance(value, str):
             value = [s.strip() for s in value.split(",") if s.strip()]
-        if name in ("train", "val"):
+        if name in ("train", "val") and value is not None:
             value = [str(v) for v in ([value] if isinstance(value, str) else value)]
-        setattr(getattr(cfg, section) if section else cfg, attr, value)
+        overrides[OVERRIDE_PATHS[name]] = value
+    cfg = with_overrides(cfg, overrides)
     validate(cfg)
     return cfg

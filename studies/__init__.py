@@ -14,30 +14,30 @@ and between runs. Results are written by `common.write_results` with their prove
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import time
 from pathlib import Path
 from typing import Callable
+
+from auglift.core.config_io import registered
 
 from .common import SIZES, Provenance, StudyResult, reproduce_command, write_results
 from .context import StudyContext
 
 # Run order of `all`: the cheap, dependency-free studies first, so that a cut-short run still
 # leaves results; the training studies share caches and checkpoints in this order.
+# name -> module (relative to this package; core.config_io.registered)
 STUDIES: dict[str, str] = {
-    "latency": "auglift.studies.latency",
-    "cross_input": "auglift.studies.cross_input",
-    "box_rescale": "auglift.studies.box_rescale",
-    "end_to_end": "auglift.studies.end_to_end",
-    "ordinal": "auglift.studies.ordinal",
-    "sequence_length": "auglift.studies.sequence_length",
+    "latency": "latency",
+    "cross_input": "cross_input",
+    "box_rescale": "box_rescale",
+    "end_to_end": "end_to_end",
+    "ordinal": "ordinal",
+    "sequence_length": "sequence_length",
 }
 
 
 def study_module(name: str):
-    if name not in STUDIES:
-        raise ValueError(f"unknown study {name!r}; known: {', '.join(STUDIES)} (or 'all')")
-    return importlib.import_module(STUDIES[name])
+    return registered(STUDIES, __name__, name, "study")
 
 
 def make_context(size: str, seed: int, data_root: str | Path, work: str | Path, out: str | Path,

@@ -19,17 +19,20 @@ from typing import Any
 
 from torch import nn
 
-from .motionbert import MotionBERT, MotionBERTConfig
-from .poseformer import PoseFormer, PoseFormerConfig
-from .simple_baseline import SimpleBaseline, SimpleBaselineConfig
-from .videopose3d import VideoPose3D, VideoPose3DConfig
+from auglift.core.config_io import registered
 
-MODELS: dict[str, tuple[type[nn.Module], type]] = {
-    "simple_baseline": (SimpleBaseline, SimpleBaselineConfig),
-    "videopose3d": (VideoPose3D, VideoPose3DConfig),
-    "poseformer": (PoseFormer, PoseFormerConfig),
-    "motionbert": (MotionBERT, MotionBERTConfig),
+# name -> "module:class" (relative to this package; core.config_io.registered). Each class names
+# its config dataclass in `config_class`.
+MODELS: dict[str, str] = {
+    "simple_baseline": "simple_baseline:SimpleBaseline",
+    "videopose3d": "videopose3d:VideoPose3D",
+    "poseformer": "poseformer:PoseFormer",
+    "motionbert": "motionbert:MotionBERT",
 }
+
+
+def model_class(name: str) -> type[nn.Module]:
+    return registered(MODELS, __name__, name, "lifter")
 
 # Per model: preset name -> config fields. "paper" = the size each paper reports; "small" =
 # a tiny network for tests and CPU smoke runs; the rest are the papers' frame counts.
@@ -71,9 +74,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 def build_config(name: str, in_channels: int = 2, num_joints: int = 17, preset: str | None = None,
                  **overrides: Any):
     """The config dataclass for `name`: class defaults, then `preset`, then `overrides`."""
-    if name not in MODELS:
-        raise ValueError(f"unknown lifter {name!r}; known: {sorted(MODELS)}")
-    _, config_cls = MODELS[name]
+    config_cls = model_class(name).config_class
     fields: dict[str, Any] = {}
     if preset is not None:
         if preset not in PRESETS[name]:
@@ -92,7 +93,7 @@ def build_model(name: str, in_channels: int = 2, num_joints: int = 17, preset: s
                 **overrides: Any) -> nn.Module:
     """Build lifter `name` (see MODELS) for `in_channels` input cues per joint."""
     config = build_config(name, in_channels, num_joints, preset, **overrides)
-    return MODELS[name][0](config)
+    return model_class(name)(config)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -95,6 +95,7 @@ class _DualStreamLayer(nn.Module):
 
 class MotionBERT(LifterModule):
     name = "motionbert"
+    config_class = MotionBERTConfig
 
     def __init__(self, config: MotionBERTConfig) -> None:
         super().__init__()

@@ -56,6 +56,7 @@ class PoseFormerConfig:
 
 class PoseFormer(LifterModule):
     name = "poseformer"
+    config_class = PoseFormerConfig
 
     def __init__(self, config: PoseFormerConfig) -> None:
         super().__init__()

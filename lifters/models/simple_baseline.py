@@ -59,6 +59,7 @@ class ResidualBlock(nn.Module):
 
 class SimpleBaseline(LifterModule):
     name = "simple_baseline"
+    config_class = SimpleBaselineConfig
 
     def __init__(self, config: SimpleBaselineConfig) -> None:
         super().__init__()

@@ -58,6 +58,7 @@ class VideoPose3DConfig:
 
 class VideoPose3D(LifterModule):
     name = "videopose3d"
+    config_class = VideoPose3DConfig
 
     def __init__(self, config: VideoPose3DConfig) -> None:
         super().__init__()

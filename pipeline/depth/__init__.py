@@ -4,7 +4,7 @@ Heavy dependencies (transformers) load only when a backend is built.
 """
 from __future__ import annotations
 
-from auglift.core.config_io import registry_class
+from auglift.core.config_io import registered
 
 from .base import DepthBackend, DepthOutput
 
@@ -17,7 +17,7 @@ DEPTH_BACKENDS: dict[str, str] = {
 
 
 def depth_class(name: str) -> type[DepthBackend]:
-    return registry_class(DEPTH_BACKENDS, __name__, name, "depth backend")
+    return registered(DEPTH_BACKENDS, __name__, name, "depth backend")
 
 
 def build_depth(name: str, **params) -> DepthBackend:

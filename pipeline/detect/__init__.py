@@ -7,7 +7,7 @@ tracking: people.py, subjects.py).
 """
 from __future__ import annotations
 
-from auglift.core.config_io import registry_class
+from auglift.core.config_io import registered
 
 from .base import PERSON_MODES, Detections, Detector, People, empty_detections, keypoint_box, select_person
 
@@ -19,7 +19,7 @@ DETECTORS: dict[str, str] = {
 
 
 def detector_class(name: str) -> type[Detector]:
-    return registry_class(DETECTORS, __name__, name, "detector")
+    return registered(DETECTORS, __name__, name, "detector")
 
 
 def build_detector(name: str, **params) -> Detector:

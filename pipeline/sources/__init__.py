@@ -1,2 +1,2 @@
-# Dataset adapters register themselves in pipeline.sources.base.DATASETS when imported.
+# Dataset adapters; their registry is pipeline.sources.base.DATASETS (name -> "module:class").
 from auglift.pipeline.sources import custom, fit3d, h36m, mpi_inf_3dhp, pw3d  # noqa: F401

@@ -17,7 +17,6 @@ Conventions, for every adapter:
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from auglift.core.camera import Camera
+from auglift.core.config_io import registered
 from auglift.core.skeleton import NUM_JOINTS
 
 
@@ -171,33 +171,27 @@ class DatasetAdapter:
 
 
 # ---------------------------------------------------------------------------------- registry
-DATASETS: dict[str, type[DatasetAdapter]] = {}
-_BUILTIN_MODULES = ("h36m", "mpi_inf_3dhp", "pw3d", "fit3d", "custom")
-
-
-def register(cls: type[DatasetAdapter]) -> type[DatasetAdapter]:
-    DATASETS[cls.name] = cls
-    return cls
-
-
-def _load_builtins() -> None:
-    for m in _BUILTIN_MODULES:
-        importlib.import_module(f"{__package__}.{m}")
+# name -> "module:class" (relative to this package; core.config_io.registered)
+DATASETS: dict[str, str] = {
+    "h36m": "h36m:H36MAdapter",
+    "3dhp": "mpi_inf_3dhp:MPIINF3DHPAdapter",
+    "3dpw": "pw3d:PW3DAdapter",
+    "fit3d": "fit3d:Fit3DAdapter",
+    "custom": "custom:CustomAdapter",
+}
 
 
 def available_datasets() -> list[str]:
-    _load_builtins()
     return sorted(DATASETS)
+
+
+def dataset_class(name: str) -> type[DatasetAdapter]:
+    return registered(DATASETS, __package__, name, "dataset")
 
 
 def get_dataset(name: str, root: str | Path, **options) -> DatasetAdapter:
     """The adapter `name` over `root` (the dataset folder, or the data root holding it)."""
-    _load_builtins()
-    try:
-        cls = DATASETS[name]
-    except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; known: {sorted(DATASETS)}") from None
-    return cls(root, **options)
+    return dataset_class(name)(root, **options)
 
 
 # ---------------------------------------------------------------------------------- helpers

@@ -16,7 +16,7 @@ import numpy as np
 from auglift.core.camera import Camera
 from auglift.core.skeleton import SKELETON_MAPS, confidence_to_h36m17, to_h36m17
 
-from .base import DatasetAdapter, DatasetError, Sequence, check_array, register
+from .base import DatasetAdapter, DatasetError, Sequence, check_array
 
 STRING_FIELDS = ("skeleton", "units", "coords", "camera_names", "video", "frames", "keypoints_skeleton")
 ARRAY_FIELDS = ("joints_3d", "R", "T", "f", "c", "k", "p", "image_size", "fps", "frame_index",
@@ -26,7 +26,6 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 UNREADABLE_CAMERA = "unreadable"  # camera of the one sequence listed for a file that does not validate
 
 
-@register
 class CustomAdapter(DatasetAdapter):
     name = "custom"
     dirnames = ("custom",)

@@ -27,14 +27,13 @@ import numpy as np
 from auglift.core.camera import Camera
 from auglift.core.skeleton import to_h36m17
 
-from .base import DatasetAdapter, DatasetError, Sequence, check_array, left_right_agreement, register, require
+from .base import DatasetAdapter, DatasetError, Sequence, check_array, left_right_agreement, require
 
 CAMERAS = ("50591643", "58860488", "60457274", "65906101")
 FPS = 50.0
 IMAGE_SIZE = (900, 900)
 
 
-@register
 class Fit3DAdapter(DatasetAdapter):
     name = "fit3d"
     dirnames = ("fit3d", "Fit3D")

@@ -29,7 +29,7 @@ import numpy as np
 from auglift.core.camera import Camera
 from auglift.core.skeleton import to_h36m17
 
-from .base import DatasetAdapter, DatasetError, Sequence, SequenceRef, check_array, register, require
+from .base import DatasetAdapter, DatasetError, Sequence, SequenceRef, check_array, require
 
 CAMERAS = ("54138969", "55011271", "58860488", "60457274")
 IMAGE_SIZE = {"54138969": (1000, 1002), "55011271": (1000, 1000),
@@ -50,7 +50,6 @@ def action_spellings(action: str, sep: str) -> list[str]:
     return [n + (sep + num if num else "") for n in names]
 
 
-@register
 class H36MAdapter(DatasetAdapter):
     name = "h36m"
     dirnames = ("h36m", "human36m", "Human3.6M")

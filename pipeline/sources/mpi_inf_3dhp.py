@@ -32,7 +32,7 @@ import numpy as np
 from auglift.core.camera import Camera
 from auglift.core.skeleton import to_h36m17
 
-from .base import DatasetAdapter, DatasetError, Sequence, check_array, register, require
+from .base import DatasetAdapter, DatasetError, Sequence, check_array, require
 
 TRAIN_CAMERAS = (0, 1, 2, 4, 5, 6, 7, 8)
 TRAIN_FPS = 25.0
@@ -44,7 +44,6 @@ TEST_ACTION, TEST_CAMERA = "test", "0"
 ACTIVITIES = ("Stand/Walk", "Exercise", "Sit on Chair", "Reach/Crouch", "On Floor", "Sports", "Misc.")
 
 
-@register
 class MPIINF3DHPAdapter(DatasetAdapter):
     name = "3dhp"
     dirnames = ("mpi_inf_3dhp", "3dhp", "mpi-inf-3dhp")

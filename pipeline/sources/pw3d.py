@@ -40,7 +40,7 @@ from auglift.core.camera import Camera
 from auglift.core.skeleton import H36M17_PARENTS, NUM_JOINTS, confidence_to_h36m17, to_h36m17
 from auglift.pipeline.safe_pickle import load_pickle
 
-from .base import DatasetAdapter, DatasetError, Sequence, check_array, register, require
+from .base import DatasetAdapter, DatasetError, Sequence, check_array, require
 
 SPLIT_FOLDERS = ("train", "validation", "test")
 FPS = 30.0
@@ -53,7 +53,6 @@ H36M_TRAIN_BONE_LENGTHS = np.array([135.5, 451.7, 447.0, 135.5, 451.7, 447.0, 24
                                     115.0, 150.5, 282.0, 249.9, 150.5, 282.0, 249.9])
 
 
-@register
 class PW3DAdapter(DatasetAdapter):
     name = "3dpw"
     dirnames = ("3dpw", "3DPW")
