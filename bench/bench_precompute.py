@@ -216,7 +216,7 @@ def main(argv=None) -> dict:
 
     from auglift.cache import config_hash
     from auglift.pipeline.graph import spec_for
-    from auglift.pipeline.jobs import video_jobs
+    from auglift.pipeline.jobs import build_jobs
     from auglift.pipeline.precompute import PrecomputeConfig, parse_params
 
     rounds = []
@@ -224,7 +224,7 @@ def main(argv=None) -> dict:
         tmp = Path(tmp)
         (tmp / "videos").mkdir()
         make_sequences(args.data, tmp / "videos", args.frames, args.copies)
-        jobs = video_jobs(tmp / "videos")
+        jobs = build_jobs("videos", tmp / "videos")
         depth, depth_params = args.depth, parse_params(args.depth_param)
         if args.depth_anything_random:
             depth, depth_params = "depth-anything", {**depth_params, "model": str(save_random_depth_anything(tmp))}

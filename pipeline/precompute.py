@@ -137,8 +137,6 @@ def parse_params(items) -> dict[str, Any]:
 def default_root(dataset: str, data_root: str | Path) -> Path:
     """Where a dataset's frames live when ROOT is not given."""
     data_root = Path(data_root)
-    if dataset in ("videos", "samples"):
-        return data_root / dataset
     if dataset == "images":
         raise ValueError("dataset 'images' needs an explicit root: a folder of images or of image folders")
     return data_root

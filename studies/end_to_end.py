@@ -19,8 +19,7 @@ import numpy as np
 from auglift.cache import open_shard
 from auglift.lifters.data import resolve_shards
 from auglift.lifters.plot import plot_frames
-from auglift.pipeline.jobs import sample_jobs
-from auglift.pipeline.precompute import default_root
+from auglift.pipeline.jobs import build_jobs, resolve_adapter_job
 
 from . import caches, cross_input, real_frames
 from .common import StudyResult, fmt, md_table
@@ -136,6 +135,6 @@ def _image_for(ctx, key: str) -> np.ndarray | None:
     """The RGB image of a sample shard, found through the precompute's own job list."""
     import cv2
 
-    files = {j.key: j.frames.paths[0] for j in sample_jobs(default_root("samples", ctx.data_root)) if j.frames}
+    files = {j.key: resolve_adapter_job(j).frames.paths[0] for j in build_jobs("samples", ctx.data_root)}
     img = cv2.imread(files[key]) if key in files else None
     return None if img is None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

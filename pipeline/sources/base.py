@@ -57,14 +57,16 @@ class Sequence:
     camera: str
     joints_3d_cam: np.ndarray | None          # (T, 17, 3) mm, camera coordinates, H36M-17
     cam: Camera | None
-    frame_index: np.ndarray                    # (T,) frame number in the video / image index
-    fps: float
+    frame_index: np.ndarray | None             # (T,) frame number in the video / image index; None: every frame
+    fps: float | None
     image_size: tuple[int, int]                # (W, H) px
     video_path: Path | None = None
     image_paths: list[Path] | None = None      # one image per pose, aligned with frame_index
     keypoints_2d: np.ndarray | None = None     # (T, 17, 2) px from a 2D source the dataset ships
     confidence: np.ndarray | None = None       # (T, 17) of that source, None if it has none
     detections_note: str = ""
+    guide_2d: np.ndarray | None = None         # (T, 17, 2) px: the actor's 2D where the dataset ships it
+    intrinsics: dict | None = None             # shard attribute form, where there is no `cam` to give it
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -72,9 +74,11 @@ class Sequence:
         return f"{self.dataset}/{self.subject}/{self.action}/{self.camera}"
 
     def __len__(self) -> int:
-        return len(self.frame_index)
+        return 0 if self.frame_index is None else len(self.frame_index)
 
     def __post_init__(self):
+        if self.frame_index is None:   # every frame of a video or image list, counted when read
+            return
         self.frame_index = np.asarray(self.frame_index, np.int64)
         t = len(self.frame_index)
 
@@ -85,6 +89,7 @@ class Sequence:
         check("joints_3d_cam", self.joints_3d_cam, (NUM_JOINTS, 3))
         check("keypoints_2d", self.keypoints_2d, (NUM_JOINTS, 2))
         check("confidence", self.confidence, (NUM_JOINTS,))
+        check("guide_2d", self.guide_2d, (NUM_JOINTS, 2))
         if self.image_paths is not None and len(self.image_paths) != t:
             raise DatasetError(f"{self.key}: {len(self.image_paths)} image paths for {t} frames")
 
@@ -159,6 +164,10 @@ class DatasetAdapter:
     def load(self, ref: SequenceRef) -> Sequence:
         raise NotImplementedError
 
+    def n_frames(self, ref: SequenceRef) -> int | None:
+        """The sequence's frame count when it is cheap to know before loading (None: unknown)."""
+        return None
+
     def ref(self, subject: str, action: str, camera: str, source: str = "") -> SequenceRef:
         return SequenceRef(self.name, str(subject), str(action), str(camera), str(self.root), source)
 
@@ -178,6 +187,9 @@ DATASETS: dict[str, str] = {
     "3dpw": "pw3d:PW3DAdapter",
     "fit3d": "fit3d:Fit3DAdapter",
     "custom": "custom:CustomAdapter",
+    "videos": "raw_frames:VideosAdapter",
+    "images": "raw_frames:ImagesAdapter",
+    "samples": "raw_frames:SamplesAdapter",
 }
 
 
