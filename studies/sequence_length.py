@@ -199,9 +199,9 @@ def _reading(keys: dict, mp: dict, brittle: dict, names: list[str]) -> str:
                       and mp[lab][caches.ID] > 1.01 * mp[base][caches.ID])
     if worse_id:
         lines.append(f"- xycd is *worse* than xy in distribution at {', '.join(map(str, worse_id))} frames, unlike the "
-                     "paper (-8.0% at 1 frame). We think a short schedule leaves the wider input under-trained: in "
-                     "the cross-input study xy and xycd were level on S8 after 4 epochs and xycd clearly ahead "
-                     "after 12 (see the Training section for this study's epochs).")
+                     "paper (-8.0% at 1 frame). We think this study's short schedule (its Training section gives the "
+                     "epochs and the S8 curve) leaves the wider input under-trained; the cross-input study trains "
+                     "longer, and its page shows whether the gap closes there.")
     lines.append("\nThe paper's claim (earlier version): longer sequences overfit the training motion and generalise "
                  "worse; AugLift is best at short lengths. Compare the OOD column and the brittleness Δ% above.")
     return "\n".join(lines)
