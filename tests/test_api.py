@@ -29,7 +29,7 @@ def test_installed_distribution_claims_only_the_auglift_name():
     files = importlib.metadata.files("auglift") or []
     tops = {f.parts[0] for f in files
             if f.parts[0] != ".." and not f.parts[0].endswith((".dist-info", ".pth"))
-            and not f.parts[0].startswith("__editable__")}
+            and not f.parts[0].startswith(("__editable__", "__pycache__"))}
     assert tops <= {"auglift"}, f"the install claims top-level names {sorted(tops - {'auglift'})}"
 
 
