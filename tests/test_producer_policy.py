@@ -23,7 +23,7 @@ SIM = ["simulate", "--dataset", "h36m", "--subjects", "S9", "--actions", "Walkin
 
 def auglift(*args: str, data_root: Path) -> subprocess.Popen:
     """`auglift ARGS` in a child process (this checkout's code), stdout+stderr piped."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "AUGLIFT_DATA": str(data_root)}
+    env = {**os.environ, "AUGLIFT_DATA": str(data_root)}
     return subprocess.Popen([sys.executable, "-c", "from cli import main; main()", *args], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
