@@ -27,7 +27,7 @@ import numpy as np
 
 from auglift.cache import config_hash, key_for, open_shard, write_shard
 from auglift.pipeline.produce import Decision
-from auglift.pipeline.runner import FAILED, KEPT, WRITTEN, JobResult, Producer, run, tally
+from auglift.pipeline.runner import FAILED, KEPT, WRITTEN, JobResult, Producer, progress_log, run, tally
 from auglift.pipeline.sources.base import select_sequences
 
 GT_BUILDER_VERSION = "1"
@@ -121,14 +121,7 @@ def build_gt_shards(dataset: str, data_root: str | Path, out: str | Path, *, sub
     chash = config_hash(gt_config(dataset))
     jobs = [GtJob(key_for(dataset, ref.subject, ref.action, ref.camera), ref) for ref in refs]
     producer = GtProducer(adapter, dataset, str(out), backend, chash, overwrite)
-    seen: list = []
-
-    def progress(r: JobResult) -> None:
-        seen.append(r)
-        if log and (len(seen) % 50 == 0 or len(seen) == len(jobs)):
-            log(f"[{len(seen)}/{len(jobs)}] {tally(seen)}")
-
-    results = run(producer, jobs, on_result=progress).results
+    results = run(producer, jobs, on_result=progress_log(log, len(jobs))).results
     errors = [r.error for r in results if r.status == FAILED]
     summary = {"dataset": dataset, "out": str(out), "config_hash": chash, "shards": tally(results),
                "frames": sum(r.n_frames for r in results), "seconds": round(time.perf_counter() - t0, 1),

@@ -18,7 +18,8 @@ hash every shard it writes gets) and `overwrite`. The runner owns the rest, once
   first, the GPU resource when asked). A producer and its jobs must pickle for the last two.
 
 What a run returns (`RunResult`: results in job order, workers, wall seconds) is what each
-producer turns into its report or summary (`tally` counts the statuses).
+producer turns into its report or summary (`tally` counts the statuses; `progress_log` is the
+line-per-50-jobs progress of the runs without bars).
 """
 from __future__ import annotations
 
@@ -186,6 +187,21 @@ def run(producer: Producer, jobs: Sequence, execution: Execution = Execution(), 
 def tally(results: list, statuses: Sequence[str] = (WRITTEN, KEPT, FAILED)) -> dict[str, int]:
     """How many results have each status."""
     return {s: sum(r.status == s for r in results) for s in statuses}
+
+
+def progress_log(log: Callable[[str], None] | None, total: int, every: int = 50) -> Callable[[Any], None]:
+    """An `on_result` that tells `log` each failure as it arrives (`[i/n] FAILED <error>`) and the
+    counts every `every` results and at the last (`[i/n] 3 written, 1 kept, 0 failed`)."""
+    seen: list = []
+
+    def on_result(r) -> None:
+        seen.append(r)
+        i = len(seen)
+        if log is not None and r.status == FAILED:
+            log(f"[{i}/{total}] FAILED {r.error}")
+        if log is not None and (i % every == 0 or i == total):
+            log(f"[{i}/{total}] " + ", ".join(f"{n} {s}" for s, n in tally(seen).items()))
+    return on_result
 
 
 def _run_processes(producer: Producer, jobs: list, workers: int, done: Callable) -> int:

@@ -21,7 +21,7 @@ import numpy as np
 from auglift.cache import config_hash, key_for, open_shard, write_shard
 from auglift.core.skeleton import H36M17_JOINTS
 from auglift.pipeline.produce import Decision
-from auglift.pipeline.runner import FAILED, KEPT, WRITTEN, Execution, JobResult, Producer, run, tally
+from auglift.pipeline.runner import FAILED, KEPT, WRITTEN, Execution, JobResult, Producer, progress_log, run, tally
 from auglift.pipeline.sources.base import get_dataset, select_sequences
 
 from .config import SimulateConfig
@@ -70,9 +70,8 @@ def simulate_dataset(dataset: str, data_root: str | Path, out: str | Path, *,
             seen.add(motion)
             tasks += [Task(dataset, str(data_root), r, k) for k in range(cfg.views.num_views)]
     producer = SimulateProducer(cfg, dataset, str(out), backend, config_hash_of(cfg, dataset), overwrite)
-    done = iter(range(1, len(tasks) + 1))
     execution = Execution("processes", workers) if workers > 1 else Execution()
-    ran = run(producer, tasks, execution, on_result=lambda r: _progress(log, next(done), len(tasks), r))
+    ran = run(producer, tasks, execution, on_result=progress_log(log, len(tasks)))
     summary = _summarise(ran.results, cfg, dataset, data_root, out, time.perf_counter() - t0, workers)
     (out / SUMMARY_NAME).write_text(json.dumps(summary, indent=1) + "\n")
     if log:
@@ -174,15 +173,6 @@ def world_joints(seq) -> np.ndarray:
     if seq.cam is None:
         return X
     return seq.cam.camera_to_world(X)
-
-
-def _progress(log, i: int, n: int, r: TaskResult) -> None:
-    if log is None:
-        return
-    if r.status == FAILED:
-        log(f"[{i}/{n}] FAILED {r.error}")
-    elif i == n or i % 50 == 0:
-        log(f"[{i}/{n}] {r.key}: {r.status} ({r.n_frames} frames, {r.seconds:.2f} s)")
 
 
 def _summarise(results: list[TaskResult], cfg: SimulateConfig, dataset: str, data_root, out: Path,
