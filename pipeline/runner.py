@@ -121,8 +121,8 @@ class Producer:
         raise NotImplementedError
 
     def finish(self, result, timing: JobTiming) -> Any:
-        """Add what the runner measured to a job's result (default: its total seconds)."""
-        if hasattr(result, "seconds") and isinstance(result.seconds, float):
+        """Add what the runner measured to a job's result (default: a `JobResult`'s total seconds)."""
+        if isinstance(result, JobResult):
             result.seconds = timing.seconds
         return result
 
@@ -136,8 +136,8 @@ def run_job(producer: Producer, job) -> Any:
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
     t0, c0 = time.perf_counter(), time.process_time()
     verify = verify_cpu = 0.0
-    path = shard_path(producer.out, producer.key(job), producer.backend)
     try:
+        path = shard_path(producer.out, producer.key(job), producer.backend)
         decision = decide(path, producer.config_hash, producer.overwrite)
         verify, verify_cpu = time.perf_counter() - t0, time.process_time() - c0
         if decision.action == KEEP:

@@ -34,7 +34,7 @@ def torchrun(cfg, nproc: int, *extra: str) -> subprocess.CompletedProcess:
     path = os.path.join(cfg.out + ".yaml")
     with open(path, "w") as f:
         yaml.safe_dump(config_to_dict(cfg), f)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
            "-m", "auglift.cli", "train", "--config", path, "--quiet", *extra]
     run = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
