@@ -12,6 +12,8 @@ every task it runs, from a process-level cache keyed by the backend configuratio
 for the worker resource {"GPU": 1} when the run uses a GPU, so a GPU cluster runs one task per
 GPU at a time.
 
+The tasks run through the producers' runner (pipeline/runner.py: `PrecomputeProducer` says how
+one sequence becomes its shards; the runner applies the resume / conflict policy and executes).
 Clusters (`pipeline/cluster.py`): by default a `LocalCluster` (n worker processes x 1 thread) is
 started and stopped by the run; `scheduler="tcp://host:8786"` attaches to an existing one
 (dask-jobqueue, dask-cuda: see pipeline/CLUSTER.md). `workers=0` runs the tasks inline in this
@@ -20,19 +22,18 @@ process (debugging).
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import json
 import os
 import threading
 import time
 import traceback
-import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
-from auglift.cache import ShardWriter, shard_path
+from auglift.cache import ShardWriter
 from auglift.cache.schema import FORMAT_VERSION
 from auglift.pipeline.depth import build_depth
 from auglift.pipeline.detect import build_detector
@@ -41,9 +42,10 @@ from auglift.pipeline.frames import FrameSourceError, iter_frames, source_attr
 from auglift.pipeline.jobs import resolve_adapter_job
 from auglift.pipeline.outputs import plan_outputs, track_keys
 
-from .cluster import _THREAD_VARS, dask_client
-from .produce import CONFLICT, KEEP, after_race, conflict_error, decide
+from .cluster import _THREAD_VARS
+from .produce import Decision
 from .report import Failure, SequenceResult, StageClock
+from .runner import Execution, JobTiming, Producer, run
 
 _MODELS: dict[tuple, tuple[Any, Any]] = {}
 _BUILDS = 0
@@ -145,48 +147,67 @@ def shard_attrs(job, detector, depth, image_size: tuple[int, int], config_hash: 
     }
 
 
-def process_sequence(job, spec: dict) -> SequenceResult:
-    """Run one sequence through detect + depth into its shard. Never raises: failures are returned."""
+@dataclass
+class PrecomputeProducer(Producer):
+    """Precompute as a producer of pipeline/runner.py: one job per sequence, `spec` (`spec_for`)
+    says what every task needs to know. Picklable: it travels to the Dask workers."""
+    spec: dict
+    dataset: str
+    name = "precompute"
 
-    res = SequenceResult(job.key, worker=f"{os.uname().nodename}:{os.getpid()}",
-                         started=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"))
-    clock = StageClock(res.seconds, res.cpu_seconds)
-    t_start = time.perf_counter()
-    current = {"file": job.main_file, "frame": None}
-    try:
-        path = shard_path(spec["out"], job.key, spec["backend"])
-        with clock("verify"):
-            decision = decide(path, spec["config_hash"], spec["overwrite"])
-        if decision.action == KEEP:
-            res.status, res.note = "skipped", decision.note
-            return res
-        if decision.action == CONFLICT:
-            raise conflict_error(path, decision)
-        res.note, overwrite = decision.note, decision.overwrite
-        job = resolve_adapter_job(job)
-        current["file"] = job.main_file
-        t0 = time.perf_counter()
-        detector, depth = get_models(spec)
-        res.seconds["load"] += time.perf_counter() - t0
-        detector.reset()
+    out = property(lambda self: self.spec["out"])
+    backend = property(lambda self: self.spec["backend"])
+    config_hash = property(lambda self: self.spec["config_hash"])
+    overwrite = property(lambda self: self.spec["overwrite"])
+
+    def frames(self, job) -> int | None:
+        return job.n_frames
+
+    def write(self, job, decision: Decision) -> SequenceResult:
+        """Run one sequence through detect + depth into its shard(s). Failures are returned, not
+        raised, with the file and frame they happened at; a lost race raises FileExistsError."""
+        spec = self.spec
+        res = SequenceResult(job.key, note=decision.note)
+        clock = StageClock(res.seconds, res.cpu_seconds)
+        current = {"file": job.main_file, "frame": None}
         try:
-            _write_outputs(job, spec, detector, depth, clock, res, overwrite, current)
-        except FileExistsError as e:  # another run committed this key first
-            race = after_race(path, spec["config_hash"], e)
-            res.status, res.note = "skipped", race.note
-            return res
-        res.status = "written"
-    except FrameSourceError as e:
-        res.status, res.n_frames = "failed", 0
-        res.failure = _failure(job.key, e.path, e.frame, e, e.message)
-    except Exception as e:  # one bad sequence must not stop the run; the report names it
-        res.status, res.n_frames = "failed", 0
-        res.failure = _failure(job.key, current["file"], current["frame"], e)
-    finally:
+            job = resolve_adapter_job(job)
+            current["file"] = job.main_file
+            t0 = time.perf_counter()
+            detector, depth = get_models(spec)
+            res.seconds["load"] += time.perf_counter() - t0
+            detector.reset()
+            _write_outputs(job, spec, detector, depth, clock, res, decision.overwrite, current)
+            res.status = "written"
+        except FileExistsError:
+            raise
+        except FrameSourceError as e:
+            res.status, res.n_frames = "failed", 0
+            res.failure = _failure(job.key, e.path, e.frame, e, e.message)
+        except Exception as e:  # the runner's policy: a bad sequence fails alone, the report names it
+            res.status, res.n_frames = "failed", 0
+            res.failure = _failure(job.key, current["file"], current["frame"], e)
+        return res
+
+    def kept(self, job, path, note: str) -> SequenceResult:
+        return SequenceResult(job.key, status="skipped", note=note)
+
+    def failed(self, job, error: BaseException) -> SequenceResult:
+        if isinstance(error, FrameSourceError):
+            return SequenceResult(job.key, failure=_failure(job.key, error.path, error.frame, error, error.message))
+        return SequenceResult(job.key, failure=_failure(job.key, job.main_file, None, error))
+
+    def finish(self, res: SequenceResult, timing: JobTiming) -> SequenceResult:
+        res.started, res.worker = timing.started, timing.worker
+        res.seconds["verify"] += timing.verify_seconds
+        res.cpu_seconds["verify"] += timing.verify_cpu_seconds
         accounted = sum(v for k, v in res.seconds.items() if k != "other")
-        res.seconds["other"] = max(0.0, time.perf_counter() - t_start - accounted)
+        res.seconds["other"] = max(0.0, timing.seconds - accounted)
         res.model_builds = _BUILDS
-    return res
+        return res
+
+    def inline(self):
+        return _caller_threads_kept()
 
 
 def _write_outputs(job, spec: dict, detector, depth, clock: StageClock, res: SequenceResult, overwrite: bool,
@@ -271,73 +292,33 @@ def _failure(key, file, frame, e: BaseException, message: str | None = None):
 # ------------------------------------------------------------------------------- the executor
 def run_tasks(jobs: list, spec: dict, *, workers: int = 2, scheduler: str | None = None, gpu: bool = False,
               progress: bool = True, on_result: Callable[[SequenceResult], None] | None = None,
-              dashboard: str | None = None, log: Callable[[str], None] | None = None
+              dashboard: str | None = None, log: Callable[[str], None] | None = None,
+              dataset: str | None = None, expected_keys: list[str] | None = None
               ) -> tuple[list[SequenceResult], int]:
-    """Run every job; returns (results in job order, number of workers that served the run).
-    `dashboard`/`log`: see `dask_client`."""
+    """Run every job through the producer runner (pipeline/runner.py): inline with `workers=0`
+    and no `scheduler`, else on Dask. Records `expected_keys` (default: the jobs' keys) for
+    `dataset` (default: the first job's). Returns (results in job order, number of workers
+    that served the run). `dashboard`/`log`: see `dask_client`."""
 
     total_frames = sum(j.n_frames or 0 for j in jobs) if all(j.n_frames for j in jobs) else None
     bars = (tqdm(total=len(jobs), desc="shards", unit="shard", disable=not progress, position=0),
             tqdm(total=total_frames, desc="frames", unit="frame", disable=not progress, position=1))
-    results: dict[str, SequenceResult] = {}
 
     def done(r: SequenceResult):
-        results[r.key] = r
         bars[0].update(1)
         bars[1].update(r.n_frames)
         if on_result:
             on_result(r)
 
+    inline = workers == 0 and scheduler is None
+    execution = Execution("inline" if inline else "dask", workers, spec["threads"], scheduler, gpu, dashboard)
+    producer = PrecomputeProducer(spec, dataset if dataset is not None else (jobs[0].dataset if jobs else ""))
     try:
-        if workers == 0 and scheduler is None:
-            with _caller_threads_kept():
-                for job in jobs:
-                    done(process_sequence(job, spec))
-            n_workers = 1
-        else:
-            n_workers = _run_dask(jobs, spec, workers, scheduler, gpu, done, dashboard, log)
+        ran = run(producer, jobs, execution, expected_keys=expected_keys, on_result=done, log=log)
     finally:
         for b in bars:
             b.close()
-    return [results[j.key] for j in jobs], n_workers
-
-
-def longest_first(jobs: list) -> list[int]:
-    """Dask priorities (higher runs earlier) that start the longest sequences first, so a run does
-    not end with one worker on a long sequence while the others idle. A sequence of unknown
-    length (an adapter's, counted on the worker) counts as the longest; ties keep job order."""
-    known = [j.n_frames for j in jobs if j.n_frames]
-    unknown = max(known, default=0) + 1
-    return [j.n_frames or unknown for j in jobs]
-
-
-def _run_dask(jobs: list, spec: dict, workers: int, scheduler: str | None, gpu: bool,
-              done: Callable[[SequenceResult], None], dashboard: str | None = None,
-              log: Callable[[str], None] | None = None) -> int:
-    from distributed import as_completed
-
-    with dask_client(workers, scheduler, spec["threads"], gpu, dashboard, log) as client:
-        n_workers = max(1, len(client.scheduler_info()["workers"]))
-        run_id = uuid.uuid4().hex[:8]
-        resources = {"GPU": 1} if gpu else None
-        futures = {}
-        # Submitted in that order too: idle workers take tasks as they arrive, before any priority
-        # of a later submission is seen.
-        order = sorted(zip(longest_first(jobs), range(len(jobs))), key=lambda p: -p[0])
-        for priority, i in order:
-            job = jobs[i]
-            fut = client.submit(process_sequence, job, spec, key=f"precompute-{run_id}-{job.key}", pure=False,
-                                resources=resources, retries=0, priority=priority)
-            futures[fut] = job
-        for fut in as_completed(list(futures)):
-            job = futures[fut]
-            try:
-                r = fut.result()
-            except Exception as e:  # the worker died (e.g. KilledWorker) or the task was lost
-                r = SequenceResult(job.key, failure=_failure(job.key, job.main_file, None, e))
-            done(r)
-            fut.release()
-        return n_workers
+    return ran.results, ran.workers
 
 
 def spec_for(config, out: str | Path, config_hash: str) -> dict:

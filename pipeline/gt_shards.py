@@ -12,19 +12,22 @@ through the dataset adapter (`pipeline.sources`):
   depth backend is named "ground_truth-oracle" so that it cannot be mistaken for a model.
 - joints_3d_cam: the GT in mm; bbox: the keypoints' extent; frame_index: the source frames.
 
-Resume, conflicts and the expected-keys record follow the producers' shared policy
-(pipeline/produce.py): a shard that verifies and carries this builder's config hash is kept.
+The shards are written through the producers' runner (pipeline/runner.py, inline), so resume,
+conflicts and the expected-keys record follow the one shared policy (pipeline/produce.py): a
+shard that verifies and carries this builder's config hash is kept.
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from auglift.cache import config_hash, key_for, open_shard, shard_path, write_shard
-from auglift.pipeline.produce import CONFLICT, WRITE, after_race, conflict_error, decide, write_expected_keys
+from auglift.cache import config_hash, key_for, open_shard, write_shard
+from auglift.pipeline.produce import Decision
+from auglift.pipeline.runner import FAILED, KEPT, WRITTEN, JobResult, Producer, progress_log, run, tally
 from auglift.pipeline.sources.base import select_sequences
 
 GT_BUILDER_VERSION = "1"
@@ -69,55 +72,60 @@ def gt_attrs(dataset: str, subject: str, action: str, camera: str, cam, image_si
     }
 
 
+@dataclass(frozen=True)
+class GtJob:
+    key: str
+    ref: object          # the adapter's SequenceRef
+
+
+@dataclass
+class GtProducer(Producer):
+    """GT shards as a producer of pipeline/runner.py: one job per (subject, action, camera)."""
+    adapter: object
+    dataset: str
+    out: str
+    backend: str
+    config_hash: str
+    overwrite: bool = False
+    name = "build-gt"
+
+    def write(self, job: GtJob, decision: Decision) -> JobResult:
+        ref = job.ref
+        seq = self.adapter.load(ref)
+        arrays = gt_arrays(seq.joints_3d_cam, seq.cam, seq.frame_index)
+        attrs = gt_attrs(self.dataset, str(ref.subject), str(ref.action), str(ref.camera), seq.cam,
+                         seq.image_size, seq.fps, self.config_hash)
+        write_shard(self.out, job.key, arrays, attrs, backend=self.backend, overwrite=decision.overwrite)
+        return JobResult(job.key, WRITTEN, len(arrays["frame_index"]), note=decision.note)
+
+    def kept(self, job: GtJob, path: Path, note: str) -> JobResult:
+        with open_shard(path) as s:
+            return JobResult(job.key, KEPT, s.n_frames, note=note)
+
+    def failed(self, job: GtJob, error: BaseException) -> JobResult:
+        return JobResult(job.key, FAILED, error=f"{job.key}: {type(error).__name__}: {error}")
+
+
 def build_gt_shards(dataset: str, data_root: str | Path, out: str | Path, *, subjects=None,
                     split: str | None = None, actions=None, backend: str = "zarr", overwrite: bool = False,
                     log: Callable[[str], None] | None = print) -> dict:
     """Write one GT shard per sequence and camera of `dataset` under `out`; returns a summary.
 
     `actions`: optional glob patterns on action names; `overwrite`: replace shards made with
-    another configuration (otherwise they fail). Raises after the loop if any failed,
+    another configuration (otherwise they fail). Raises after the run if any failed,
     naming each failed sequence (the good shards stay written).
     """
 
     t0 = time.perf_counter()
     adapter, refs = select_sequences(dataset, data_root, split, subjects, actions)
     chash = config_hash(gt_config(dataset))
-    counts = {"written": 0, "kept": 0, "failed": 0}
-    frames, errors = 0, []
-    keys = [key_for(dataset, ref.subject, ref.action, ref.camera) for ref in refs]
-    Path(out).mkdir(parents=True, exist_ok=True)
-    write_expected_keys(out, dataset, keys)
-    for i, (ref, key) in enumerate(zip(refs, keys)):
-        path = shard_path(out, key, backend)
-        try:
-            decision = decide(path, chash, overwrite)
-            if decision.action == CONFLICT:
-                raise conflict_error(path, decision)
-            written = False
-            if decision.action == WRITE:
-                seq = adapter.load(ref)
-                arrays = gt_arrays(seq.joints_3d_cam, seq.cam, seq.frame_index)
-                attrs = gt_attrs(dataset, str(ref.subject), str(ref.action), str(ref.camera), seq.cam,
-                                 seq.image_size, seq.fps, chash)
-                try:
-                    write_shard(out, key, arrays, attrs, backend=backend, overwrite=decision.overwrite)
-                    written = True
-                except FileExistsError as e:  # another run committed this key meanwhile
-                    after_race(path, chash, e)
-            if written:
-                counts["written"] += 1
-                frames += len(arrays["frame_index"])
-            else:
-                with open_shard(path) as s:
-                    counts["kept"] += 1
-                    frames += s.n_frames
-        except Exception as e:  # one bad sequence must not stop the others; reported below
-            counts["failed"] += 1
-            errors.append(f"{key}: {type(e).__name__}: {e}")
-        if log and ((i + 1) % 50 == 0 or i + 1 == len(refs)):
-            log(f"[{i + 1}/{len(refs)}] {counts}")
-    summary = {"dataset": dataset, "out": str(out), "config_hash": chash, "shards": counts, "frames": frames,
-               "seconds": round(time.perf_counter() - t0, 1), "errors": errors}
+    jobs = [GtJob(key_for(dataset, ref.subject, ref.action, ref.camera), ref) for ref in refs]
+    producer = GtProducer(adapter, dataset, str(out), backend, chash, overwrite)
+    results = run(producer, jobs, on_result=progress_log(log, len(jobs))).results
+    errors = [r.error for r in results if r.status == FAILED]
+    summary = {"dataset": dataset, "out": str(out), "config_hash": chash, "shards": tally(results),
+               "frames": sum(r.n_frames for r in results), "seconds": round(time.perf_counter() - t0, 1),
+               "errors": errors}
     if errors:
         raise RuntimeError(f"{len(errors)} GT shard(s) failed:\n  " + "\n  ".join(errors))
     return summary

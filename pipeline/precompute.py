@@ -11,7 +11,9 @@ Whose cues a shard holds (`people`, `subject`, `people_margin`, `match_max_error
 actor is picked in every frame by its ground-truth 2D, an own video's people are tracked and the
 subject's track is written (with `people="all"`, every track: pipeline/detect/subjects.py).
 
-Resume, conflicts and expected keys follow the producers' shared policy (pipeline/produce.py):
+Jobs run through the one producer runner (pipeline/runner.py, via pipeline/graph.py's
+`PrecomputeProducer`), so resume, conflicts and expected keys follow the producers' shared
+policy (pipeline/produce.py):
 a shard that verifies and carries this run's config hash is skipped; one that fails
 verification is rewritten; a verified shard from another configuration is a failure unless
 `overwrite`. Every run writes `<out>/expected_keys.txt` (all keys of the dataset, whatever
@@ -37,7 +39,6 @@ from .detect.people import MATCH_MAX_ERROR
 from .detect.subjects import PeopleConfig
 from .graph import run_tasks, spec_for
 from .jobs import build_jobs, input_jobs, split_part
-from .produce import write_expected_keys  # noqa: F401  (re-exported: the producers' shared policy)
 from .report import build_report, write_report
 
 PRECOMPUTE_VERSION = "1"
@@ -166,7 +167,6 @@ def run_precompute(dataset: str, root: str | Path | None, out: str | Path, confi
     t0 = time.perf_counter()
     jobs = build_jobs(dataset, root, split=split, subjects=subjects) if jobs is None else list(jobs)
     out.mkdir(parents=True, exist_ok=True)
-    write_expected_keys(out, dataset, [j.key for j in jobs])
     mine = split_part(jobs, cfg.part)
     if log:
         part = f" (part {cfg.part[0]}/{cfg.part[1]}: {len(mine)} of {len(jobs)})" if cfg.part else ""
@@ -175,7 +175,7 @@ def run_precompute(dataset: str, root: str | Path | None, out: str | Path, confi
             f"{where}, config {chash}]")
     results, n_workers = run_tasks(mine, spec_for(cfg, out, chash), workers=cfg.workers,
                                    scheduler=cfg.scheduler, gpu=cfg.gpu, progress=progress, dashboard=dashboard,
-                                   log=log)
+                                   log=log, dataset=dataset, expected_keys=[j.key for j in jobs])
     wall = time.perf_counter() - t0
     run_config = {**dataclasses.asdict(cfg), "model_spec": cfg.model_spec(), "content": content,
                   "dataset": dataset, "root": str(root), "split": split, "subjects": subjects}

@@ -1,26 +1,27 @@
 """Whole-dataset driver: every (subject, action, camera) of a mocap corpus -> simulated shards.
 
 One task per shard: the dataset's real cameras, plus `views.num_views` virtual cameras per
-(subject, action) named `virtual-<k>`. Tasks run in a process pool; each shard's random numbers
-depend only on the seed and its key, so results do not depend on the number of workers or the
-order of completion. Resume, conflicts (another seed or config: refused unless `overwrite`) and
-the expected-keys record follow the producers' shared policy, pipeline/produce.py.
+(subject, action) named `virtual-<k>`. Tasks run through the producers' runner
+(pipeline/runner.py), inline or in a process pool; each shard's random numbers depend only on
+the seed and its key, so results do not depend on the number of workers or the order of
+completion. Resume, conflicts (another seed or config: refused unless `overwrite`) and the
+expected-keys record are the runner's, one policy for every producer (pipeline/produce.py).
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from auglift.cache import config_hash, key_for, open_shard, shard_path, write_shard
+from auglift.cache import config_hash, key_for, open_shard, write_shard
 from auglift.core.skeleton import H36M17_JOINTS
-from auglift.pipeline.produce import CONFLICT, KEEP, after_race, conflict_error, decide, write_expected_keys
+from auglift.pipeline.produce import Decision
+from auglift.pipeline.runner import FAILED, KEPT, WRITTEN, Execution, JobResult, Producer, progress_log, run, tally
 from auglift.pipeline.sources.base import get_dataset, select_sequences
 
 from .config import SimulateConfig
@@ -39,15 +40,10 @@ class Task:
 
 
 @dataclass
-class TaskResult:
-    key: str
-    status: str          # "written", "kept" (resumed), "failed"
-    n_frames: int = 0
+class TaskResult(JobResult):
     conf_sum: np.ndarray | None = None
     virtual: bool = False
     fallback: bool = False   # real keypoints asked for but the dataset has none for it
-    error: str = ""
-    seconds: float = 0.0
 
 
 def simulate_dataset(dataset: str, data_root: str | Path, out: str | Path, *,
@@ -73,20 +69,10 @@ def simulate_dataset(dataset: str, data_root: str | Path, out: str | Path, *,
         if motion not in seen:
             seen.add(motion)
             tasks += [Task(dataset, str(data_root), r, k) for k in range(cfg.views.num_views)]
-    out.mkdir(parents=True, exist_ok=True)
-    write_expected_keys(out, dataset, [task_key(t) for t in tasks])
-    results: list[TaskResult] = []
-    if workers <= 1:
-        for i, task in enumerate(tasks):
-            results.append(run_task(task, cfg, str(out), backend, overwrite))
-            _progress(log, i + 1, len(tasks), results[-1])
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(run_task, task, cfg, str(out), backend, overwrite) for task in tasks]
-            for i, fut in enumerate(futures):
-                results.append(fut.result())
-                _progress(log, i + 1, len(tasks), results[-1])
-    summary = _summarise(results, cfg, dataset, data_root, out, time.perf_counter() - t0, workers)
+    producer = SimulateProducer(cfg, dataset, str(out), backend, config_hash_of(cfg, dataset), overwrite)
+    execution = Execution("processes", workers) if workers > 1 else Execution()
+    ran = run(producer, tasks, execution, on_result=progress_log(log, len(tasks)))
+    summary = _summarise(ran.results, cfg, dataset, data_root, out, time.perf_counter() - t0, workers)
     (out / SUMMARY_NAME).write_text(json.dumps(summary, indent=1) + "\n")
     if log:
         log(format_summary(summary))
@@ -113,33 +99,38 @@ def task_key(task: Task) -> str:
     return key_for(task.dataset, str(task.ref.subject), str(task.ref.action), camera)
 
 
-def _kept(path: Path, key: str, cfg: SimulateConfig, virtual: bool, t0: float) -> TaskResult:
-    """The result of a key whose verified shard (same config hash) is kept."""
+@dataclass
+class SimulateProducer(Producer):
+    """The simulator as a producer of pipeline/runner.py: one job (`Task`) per shard; each
+    shard's random numbers depend only on the seed and its key. Picklable (process pool)."""
+    cfg: SimulateConfig
+    dataset: str
+    out: str
+    backend: str
+    config_hash: str
+    overwrite: bool = False
+    name = "simulate"
 
-    with open_shard(path) as shard:
-        conf = shard.read("confidence")
-        fallback = cfg.keypoints == "real" and not virtual and shard.attrs["provenance"]["keypoints_2d"] != "real"
-    return TaskResult(key, "kept", len(conf), conf.astype(np.float64).sum(0), virtual, fallback,
-                      seconds=time.perf_counter() - t0)
+    def key(self, task: Task) -> str:
+        return task_key(task)
 
+    def kept(self, task: Task, path: Path, note: str) -> TaskResult:
+        virtual = task.view >= 0
+        with open_shard(path) as shard:
+            conf = shard.read("confidence")
+            fallback = self.cfg.keypoints == "real" and not virtual and \
+                shard.attrs["provenance"]["keypoints_2d"] != "real"
+        return TaskResult(task_key(task), KEPT, len(conf), note=note, conf_sum=conf.astype(np.float64).sum(0),
+                          virtual=virtual, fallback=fallback)
 
-def run_task(task: Task, cfg: SimulateConfig, out: str, backend: str, overwrite: bool = False) -> TaskResult:
-    """Make (or keep) one shard. Never raises: a failure becomes a result naming the sequence."""
+    def failed(self, task: Task, error: BaseException) -> TaskResult:
+        key = task_key(task)
+        return TaskResult(key, FAILED, error=f"{key}: {type(error).__name__}: {error}", virtual=task.view >= 0)
 
-    t0 = time.perf_counter()
-    ref = task.ref
-    subject, action = str(ref.subject), str(ref.action)
-    virtual = task.view >= 0
-    camera = f"virtual-{task.view}" if virtual else str(ref.camera)
-    key = task_key(task)
-    try:
-        chash = config_hash_of(cfg, task.dataset)
-        path = shard_path(out, key, backend)
-        decision = decide(path, chash, overwrite)
-        if decision.action == KEEP:
-            return _kept(path, key, cfg, virtual, t0)
-        if decision.action == CONFLICT:
-            raise conflict_error(path, decision)
+    def write(self, task: Task, decision: Decision) -> TaskResult:
+        cfg, ref, key = self.cfg, task.ref, task_key(task)
+        virtual = task.view >= 0
+        camera = f"virtual-{task.view}" if virtual else str(ref.camera)
         seq = _adapter(task.dataset, task.data_root).load(ref)
         rng = shard_rng(cfg.seed, key)
         real_kp = None
@@ -161,20 +152,13 @@ def run_task(task: Task, cfg: SimulateConfig, out: str, backend: str, overwrite:
         arrays = simulate_view(joints, cam, image_size, cfg, rng, keypoints_2d=real_kp)
         arrays.pop("visibility")
         arrays["frame_index"] = np.asarray(seq.frame_index, np.int64)
-        attrs = shard_attrs(cfg, dataset=task.dataset, subject=subject, action=action, camera=camera,
-                            cam=cam, image_size=image_size, fps=seq.fps, config_hash=chash,
-                            real_keypoints=real_kp is not None, virtual=virtual)
-        try:
-            write_shard(out, key, arrays, attrs, backend=backend, overwrite=decision.overwrite)
-        except FileExistsError as e:  # another run committed this key meanwhile
-            after_race(path, chash, e)
-            return _kept(path, key, cfg, virtual, t0)
+        attrs = shard_attrs(cfg, dataset=task.dataset, subject=str(ref.subject), action=str(ref.action),
+                            camera=camera, cam=cam, image_size=image_size, fps=seq.fps,
+                            config_hash=self.config_hash, real_keypoints=real_kp is not None, virtual=virtual)
+        write_shard(self.out, key, arrays, attrs, backend=self.backend, overwrite=decision.overwrite)
         conf = arrays["confidence"]
-        return TaskResult(key, "written", len(conf), conf.astype(np.float64).sum(0), virtual, fallback,
-                          seconds=time.perf_counter() - t0)
-    except Exception as e:  # one bad sequence must not sink the other shards
-        return TaskResult(key, "failed", error=f"{key}: {type(e).__name__}: {e}", virtual=virtual,
-                          seconds=time.perf_counter() - t0)
+        return TaskResult(key, WRITTEN, len(conf), note=decision.note, conf_sum=conf.astype(np.float64).sum(0),
+                          virtual=virtual, fallback=fallback)
 
 
 def world_joints(seq) -> np.ndarray:
@@ -191,15 +175,6 @@ def world_joints(seq) -> np.ndarray:
     return seq.cam.camera_to_world(X)
 
 
-def _progress(log, i: int, n: int, r: TaskResult) -> None:
-    if log is None:
-        return
-    if r.status == "failed":
-        log(f"[{i}/{n}] FAILED {r.error}")
-    elif i == n or i % 50 == 0:
-        log(f"[{i}/{n}] {r.key}: {r.status} ({r.n_frames} frames, {r.seconds:.2f} s)")
-
-
 def _summarise(results: list[TaskResult], cfg: SimulateConfig, dataset: str, data_root, out: Path,
                seconds: float, workers: int) -> dict:
     def mean_conf(rs: list[TaskResult]) -> dict | None:
@@ -209,22 +184,19 @@ def _summarise(results: list[TaskResult], cfg: SimulateConfig, dataset: str, dat
         total = np.sum([r.conf_sum for r in rs], axis=0) / frames
         return {name: round(float(v), 4) for name, v in zip(H36M17_JOINTS, total)}
 
-    ok = [r for r in results if r.status != "failed"]
+    ok = [r for r in results if r.status != FAILED]
     return {
         "dataset": dataset, "data_root": str(data_root), "out": str(out),
         "simulated": True, "config_hash": config_hash_of(cfg, dataset), "seed": cfg.seed,
         "keypoints": cfg.keypoints, "depth_kind": cfg.depth.mode, "workers": workers,
-        "shards": {"total": len(results), "written": sum(r.status == "written" for r in results),
-                   "kept": sum(r.status == "kept" for r in results),
-                   "failed": sum(r.status == "failed" for r in results),
-                   "virtual": sum(r.virtual for r in ok)},
+        "shards": {"total": len(results), **tally(results), "virtual": sum(r.virtual for r in ok)},
         "frames": sum(r.n_frames for r in ok),
         "seconds": round(seconds, 2),
         "mean_confidence": mean_conf(ok),
         "mean_confidence_real_cameras": mean_conf([r for r in ok if not r.virtual]),
         "mean_confidence_virtual_cameras": mean_conf([r for r in ok if r.virtual]),
         "real_keypoints_missing": sorted(r.key for r in ok if r.fallback),
-        "failures": [r.error for r in results if r.status == "failed"],
+        "failures": [r.error for r in results if r.status == FAILED],
         "config": dataclasses.asdict(cfg),
     }
 
