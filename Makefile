@@ -161,10 +161,14 @@ bench:
 	$(BIN)/python bench/bench_depth.py
 	$(BIN)/python bench/gpu_check.py $(if $(GPU),,--tiny)   # GPU=1 on a GPU machine: the real sizes
 
-# The simulator's landmark-z model fitted to real BlazePose output on the real sample frames
-# (the fit behind DepthNoiseConfig's lz_* defaults) -> results/landmark_z_calibration.md|json.
+# The simulator fitted to real detectors (the fits behind its defaults, ~4 min on 2 cores):
+# landmark z and confidence to BlazePose on the real sample frames (and videos), 2D noise to the
+# real Stacked-Hourglass detections of H36M (fitted on S1 S5 S6 S7 S8, checked on S9 S11)
+# -> results/{landmark_z,confidence,noise}_calibration.md|json.
 calibrate:
 	$(BIN)/auglift calibrate landmark-z --data-root $(DATA) --out results/landmark_z_calibration
+	$(BIN)/auglift calibrate confidence --data-root $(DATA) --out results/confidence_calibration
+	$(BIN)/auglift calibrate 2d-noise --data-root $(DATA) --out results/noise_calibration
 
 clean:
 	rm -rf runs .pytest_cache

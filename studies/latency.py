@@ -28,9 +28,18 @@ from auglift.lifters.provenance import load_avg
 from auglift.pipeline.detect import build_detector
 
 from .common import StudyResult, md_table
-from .paper import NA
+from .paper import anchor, sources_note
 
 TITLE = "Latency per frame (paper Section 4.4)"
+# The paper's stage (its own model, on a GPU) beside each of ours: anchor key and its model's name.
+PAPER_STAGES = {"detector": ("latency_detector_ms", "HRNet-W48"), "depth": ("latency_depth_ms", "Depth Anything v2 Small"),
+                "lifter": ("latency_lifter_ms", "MotionBERT")}
+
+
+def paper_cell(stage: str) -> str:
+    """The paper's per-frame GPU time of `stage`, naming its model (not always ours)."""
+    key, model = PAPER_STAGES[stage]
+    return f"{anchor(key).cell()} ({model}, GPU)"
 TRAINS = False   # no lifter training: the task grid runs it with the pages (grid.py)
 
 
@@ -149,34 +158,45 @@ def time_detector(ctx, cfg: Config) -> dict:
     return {**stats_ms(times), "image_sizes": sizes, "person_found_rate": found / max(len(times), 1)}
 
 
+def paper_share() -> str:
+    """The depth model's share of the paper's own detector + depth + lifter time, as a sentence."""
+    ms = {stage: anchor(key).value for stage, (key, _) in PAPER_STAGES.items()}
+    total = sum(ms.values())
+    return (f"In the paper (GPU) the three stages take {ms['detector']:g} + {ms['depth']:g} + {ms['lifter']:g} = "
+            f"{total:.1f} ms/frame, the depth model {ms['depth'] / total * 100:.0f}% of it.")
+
+
 def run(ctx, cfg: Config) -> StudyResult:
     import torch
 
     res = StudyResult("latency", TITLE,
                       "Per-frame wall time of each AugLift stage on this machine, batch 1, median after "
                       "warm-up. The depth model has RANDOM weights (no pretrained weights can be installed "
-                      "offline): its time is valid for the architecture, not its output. Paper numbers: "
-                      f"{NA} (Section 4.4's figures were not available to us).")
+                      "offline): its time is valid for the architecture, not its output. The Paper column "
+                      "gives the paper's own per-frame GPU time of the same stage, with its model (HRNet-W48 and "
+                      "MotionBERT are not our detector and lifters; Depth Anything v2 Small is our depth "
+                      "architecture); ours are CPU times.")
     rows, data = [], {"threads": torch.get_num_threads(), "device": cfg.device}
     try:
         det = time_detector(ctx, cfg)
         data["detector"] = det
         rows.append(["2D detector: MediaPipe BlazePose (embedded weights)", ", ".join(det["image_sizes"]),
-                     det["median_ms"], det["p90_ms"], det["fps"], NA])
+                     det["median_ms"], det["p90_ms"], det["fps"], paper_cell("detector")])
     except Exception as e:  # the detector backend may be missing; the other timings still stand
         res.complete = False
         data["detector"] = {"error": f"{type(e).__name__}: {e}"}
-        rows.append(["2D detector: MediaPipe BlazePose", "not run", None, None, None, NA])
+        rows.append(["2D detector: MediaPipe BlazePose", "not run", None, None, None, paper_cell("detector")])
         res.add("Detector not timed", f"The detector could not run here: `{type(e).__name__}: {e}`.")
     dep = time_depth(cfg)
     data["depth"] = dep
     rows.append([f"depth: Depth Anything v2 Small architecture ({dep['params_m']:.1f} M params, RANDOM weights)",
-                 f"{cfg.depth_input}x{cfg.depth_input}", dep["median_ms"], dep["p90_ms"], dep["fps"], NA])
+                 f"{cfg.depth_input}x{cfg.depth_input}", dep["median_ms"], dep["p90_ms"], dep["fps"], paper_cell("depth")])
     lif = time_lifters(cfg)
     data["lifters"] = lif
     for r in lif:
         rows.append([f"lifter: {r['model']} [{r['preset']}] {r['channels']} ({r['params_m']:.2f} M params)",
-                     f"{r['frames_in']} x 17 x {len(r['channels'])}", r["median_ms"], r["p90_ms"], r["fps"], NA])
+                     f"{r['frames_in']} x 17 x {len(r['channels'])}", r["median_ms"], r["p90_ms"], r["fps"],
+                     paper_cell("lifter")])
     res.add("Per-frame latency", md_table(["Stage", "Input", "Median ms", "p90 ms", "Frames/s", "Paper"], rows,
                                           numeric_from=2))
     overhead = [r for r in lif if r["channels"] == "xycd"]
@@ -188,7 +208,8 @@ def run(ctx, cfg: Config) -> StudyResult:
         res.add("What AugLift adds", f"Detector + fastest lifter: {base:.1f} ms/frame with xy, {full:.1f} ms/frame "
                 f"with xycd (the depth model is {dep['median_ms'] / full * 100:.0f}% of it). Widening the lifter's "
                 "input from 2 to 4 channels costs next to nothing; the depth model dominates, as the paper says "
-                "qualitatively. On a GPU the depth model is far cheaper; these are CPU numbers.")
+                "qualitatively. On a GPU the depth model is far cheaper; these are CPU numbers. "
+                + paper_share())
     load = load_avg()
     data["load_avg_1min_after"] = load
     note = (f"Timed with torch using {data['threads']} threads on {os.cpu_count()} CPUs; 1-minute load average "
@@ -197,5 +218,6 @@ def run(ctx, cfg: Config) -> StudyResult:
         note += (" Other processes were competing for the CPU during this run, so these times are upper bounds; "
                  "rerun `auglift study run latency` on an idle machine for clean numbers.")
     res.add("Conditions", note)
+    res.add("Paper numbers", sources_note([key for key, _ in PAPER_STAGES.values()]))
     res.data = data
     return res

@@ -2,8 +2,9 @@
 
 Only numbers we could read in the paper's public text are recorded, each with where it comes
 from; every other cell of a paper table is "paper: n/a" (never filled in from memory or guessed).
-The per-table numbers of Tables 2, 4, 5, 8-11 and Section 4.4 were not readable in the text
-available to us, so only the headline figures of the abstracts are anchors.
+The per-table numbers of Tables 2, 4, 5, 8-11 were not readable in the text available to us, so
+only the headline figures of the abstracts are anchors for them; Section 4.4's per-frame GPU
+latencies are anchors too (quoted from the paper in issue 15).
 
 Signs: the paper reports improvements as positive percentages of MPJPE; our tables report
 Δ% = 100 (ours - baseline) / baseline, where lower error is better, so a paper "10.1 %
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 ARXIV = "arXiv:2508.07112 (AugLift: Boosting Generalization in Lifting-based 3D Human Pose Estimation), abstract"
 OPENREVIEW = ("OpenReview 4DTaeFduG9 (AugLift: Improving Generalization of 3D Pose Lifting via Depth Cues, "
               "2025), abstract")
+ARXIV_LATENCY = "arXiv:2508.07112, Section 4.4 (per-frame latency on a GPU)"
 NA = "paper: n/a"
 
 
@@ -43,6 +45,10 @@ ANCHORS: dict[str, Anchor] = {
                                         OPENREVIEW),
     "single_frame_gap_delta_pct": Anchor(-27.0, "%", "generalisation gap (OOD - ID MPJPE) change, single frame",
                                          OPENREVIEW),
+    # Section 4.4: the paper's stages, per frame on a GPU (its detector, depth model and lifter)
+    "latency_detector_ms": Anchor(44.0, "ms", "2D detector HRNet-W48, per frame, GPU", ARXIV_LATENCY),
+    "latency_depth_ms": Anchor(13.3, "ms", "depth model Depth Anything v2 Small, per frame, GPU", ARXIV_LATENCY),
+    "latency_lifter_ms": Anchor(16.7, "ms", "lifter MotionBERT, per frame, GPU", ARXIV_LATENCY),
 }
 
 

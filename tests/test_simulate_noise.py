@@ -55,7 +55,8 @@ def test_occluded_joints_are_noisier_by_the_configured_factor():
 
 
 def test_outlier_and_swap_rates_match_the_config():
-    cfg = NoiseConfig(sigma=0.01, p_outlier=0.05, outlier_scale=20.0, p_swap=0.02)
+    cfg = NoiseConfig(sigma=0.01, p_outlier=0.05, outlier_scale=20.0, p_swap=0.02,
+                      joint_scale=(1.0,) * 17, joint_outlier=(1.0,) * 17)
     uv = square_poses(RNG_N)
     noisy, info = add_detector_noise(uv, np.ones((RNG_N, 17)), np.random.default_rng(2), cfg)
     assert info["outlier"].mean() == pytest.approx(0.05, rel=0.05)
@@ -88,7 +89,7 @@ def test_confidence_follows_visibility_and_is_zero_off_image():
     vis = np.tile(np.linspace(0, 1, 11), (2000, 1))
     on = np.ones_like(vis, bool)
     on[:, 5] = False
-    c = simulate_confidence(vis, on, rng, ConfidenceConfig(base=0.3, gain=0.65, sigma=0.05))
+    c = simulate_confidence(vis, on, rng, ConfidenceConfig(base=0.3, gain=0.65, sigma=0.05, p_low=0.0))
     assert c.dtype == np.float32 and (c >= 0).all() and (c <= 1).all()
     assert (c[:, 5] == 0).all()
     means = c.mean(0)

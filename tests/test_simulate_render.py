@@ -44,7 +44,9 @@ def no_noise(**kw) -> SimulateConfig:
 
 def test_joint_behind_the_torso_reads_the_torso_surface_and_gets_low_confidence():
     X, cam = standing_pose(), camera()
-    out = simulate_view(X, cam, SIZE, no_noise(), shard_rng(0, "t"))
+    # A confidence model that leans on visibility (the fitted BlazePose one barely does), to see
+    # the occlusion reach the confidence.
+    out = simulate_view(X, cam, SIZE, no_noise(base=0.3, gain=0.65, sigma=0.05, p_low=0.0), shard_rng(0, "t"))
     w = J["r_wrist"]
     # the chest capsule (axis at z = 4000 mm, radius 120) is what the camera sees there: its
     # surface on the wrist's ray lies at 4000 - 120 / sqrt(1 + y_n^2), y_n = -300 / 4300

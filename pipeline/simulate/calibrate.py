@@ -86,12 +86,19 @@ def sample_landmark_z(cache: str | Path) -> dict[str, tuple[np.ndarray, np.ndarr
     return out
 
 
+def precompute_real(dataset: str, data_root: str | Path, work: str | Path) -> Path:
+    """BlazePose (precompute's default detector and depth) on the real `samples` or `videos` of
+    `data_root`, into the cache root `work`; returns `work`."""
+
+    run_precompute(dataset, Path(data_root) / dataset, work, PrecomputeConfig(workers=0), progress=False, log=None)
+    return Path(work)
+
+
 def calibrate_landmark_z(data_root: str | Path, work: str | Path, seed: int = 0) -> dict:
     """BlazePose on the real sample frames -> the landmark-z fit on the H36M (training-subject)
     frames, the same statistics on the held-out 3DHP frames, and on frames simulated with the fit."""
 
-    run_precompute("samples", Path(data_root) / "samples", work, PrecomputeConfig(workers=0), progress=False,
-                   log=None)
+    precompute_real("samples", data_root, work)
     frames = sample_landmark_z(work)
     fit_keys = sorted(k for k in frames if k.split("/")[1].startswith(FIT_SUBJECT_PREFIX))
     held_keys = sorted(k for k in frames if k not in fit_keys)
