@@ -8,8 +8,10 @@ architecture, its output is meaningless. One frame of `size` x `size` per call (
 precompute's --batch-size 1), the same intra-op thread count for every backend. The ONNX graphs
 are exported and quantised first (not timed: done once per model and frame shape). Backends run
 in alternating rounds so that load from other processes affects all alike; each figure is the
-median over all timed calls. Target: int8 >= 2x torch. Also prints each ONNX backend's
-agreement with torch on the timed input (max abs error / max |depth|).
+median over all timed calls. Target: int8 >= 2x torch. Each call's process CPU time is printed
+beside its wall time (at one thread they agree on an idle machine; on a shared one the CPU time
+moves less with other jobs' load). Also prints each ONNX backend's agreement with torch on the
+timed input (max abs error / max |depth|).
 """
 from __future__ import annotations
 
@@ -50,18 +52,22 @@ def main() -> None:
         calls = {"torch": lambda: _torch_call(model, x), **{f"onnx {k}": (lambda m=m: m(x.numpy()))
                                                             for k, m in onnx.items()}}
         times: dict[str, list[float]] = {k: [] for k in calls}
+        cpu: dict[str, list[float]] = {k: [] for k in calls}
         for r in range(args.rounds):
             for name in (list(calls) if r % 2 == 0 else list(calls)[::-1]):
                 for _ in range(args.repeats):
-                    t = time.perf_counter()
+                    t, c = time.perf_counter(), time.process_time()
                     calls[name]()
                     times[name].append(1000 * (time.perf_counter() - t))
+                    cpu[name].append(1000 * (time.process_time() - c))
     med = {k: float(np.median(v)) for k, v in times.items()}
+    mcpu = {k: float(np.median(v)) for k, v in cpu.items()}
     for name, ms in med.items():
         err = "" if name == "torch" else (f"  error vs torch {np.abs(outs[name[5:]] - ref).max() / np.abs(ref).max():.1e}")
-        print(f"{name:>10}: {ms:8.0f} ms/frame  ({med['torch'] / ms:.2f}x torch){err}")
-    print(f"int8 speed-up over torch {med['torch'] / med['onnx int8']:.2f}x (target >= 2); load average at the end "
-          f"{os.getloadavg()[0]:.1f}")
+        print(f"{name:>10}: {ms:8.0f} ms/frame  ({med['torch'] / ms:.2f}x torch); CPU {mcpu[name]:6.0f} ms "
+              f"({mcpu['torch'] / mcpu[name]:.2f}x){err}")
+    print(f"int8 speed-up over torch {med['torch'] / med['onnx int8']:.2f}x (target >= 2; CPU time "
+          f"{mcpu['torch'] / mcpu['onnx int8']:.2f}x); load average at the end {os.getloadavg()[0]:.1f}")
 
 
 def _torch_call(model, x):

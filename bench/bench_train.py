@@ -13,7 +13,11 @@
 
 samples/s = batch x steps / seconds of the training loop, where the loop time of `train()` is
 taken from its history as the difference between a run of W + S steps and one of W steps (so
-start-up, the codec fit and the shuffle buffer's first fill cancel). Targets: (a)/(b) >= 1.0;
+start-up, the codec fit and the shuffle buffer's first fill cancel). Beside it, CPU seconds per
+sample: for (a) the training process's and its loader worker's together (the same difference of
+two runs; the worker's time is counted when it exits, at the end of each run), for (b) the
+process's over its timed steps. On a shared machine wall time moves with other jobs' load (and
+(a), with two processes, loses more of it); CPU time moves less. Targets: (a)/(b) >= 1.0;
 (c) is reported (2 cores shared with other jobs: expect little).
 Without --cache, H36M ground-truth-2D shards of S1 and S5 are built from ../shared/data first.
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -55,13 +60,22 @@ def loop_seconds(history: list[dict]) -> float:
     return float(sum(h["seconds"] for h in history))
 
 
-def auglift_rate(cache: str, work: Path, args) -> float:
-    """samples/s of `train()`'s loop: (W+S)-step run minus W-step run."""
-    secs = []
+def cpu_seconds() -> float:
+    """CPU time of this process and of its children that have exited (the loader workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def auglift_rate(cache: str, work: Path, args) -> tuple[float, float]:
+    """(samples/s of `train()`'s loop, CPU ms per sample): (W+S)-step run minus W-step run."""
+    secs, cpu = [], []
     for steps in (args.warmup, args.warmup + args.steps):
+        c = cpu_seconds()
         r = train(config(cache, work / f"a{steps}", args, steps), progress=False, log=lambda s: None)
+        cpu.append(cpu_seconds() - c)
         secs.append(loop_seconds(r.history))
-    return args.batch * args.steps / (secs[1] - secs[0])
+    samples = args.batch * args.steps
+    return samples / (secs[1] - secs[0]), 1000 * (cpu[1] - cpu[0]) / samples
 
 
 def reference_data(cache: str, args):
@@ -71,8 +85,8 @@ def reference_data(cache: str, args):
     return in_memory(infos, codec) + (codec,)
 
 
-def reference_rate(data, args) -> float:
-    """samples/s of the reference loop: tensors in RAM, randperm batches, Adam."""
+def reference_rate(data, args) -> tuple[float, float]:
+    """(samples/s, CPU ms per sample) of the reference loop: tensors in RAM, randperm batches, Adam."""
     x, y, codec = data
     torch.manual_seed(0)
     model = build_model("simple_baseline", codec.in_channels).train()
@@ -88,9 +102,10 @@ def reference_rate(data, args) -> float:
             opt.step()
 
     run(args.warmup)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     run(args.steps)
-    return args.batch * args.steps / (time.perf_counter() - t0)
+    samples = args.batch * args.steps
+    return samples / (time.perf_counter() - t0), 1000 * (cpu_seconds() - c0) / samples
 
 
 def torchrun_rate(cache: str, work: Path, args, nproc: int) -> float:
@@ -139,6 +154,8 @@ def main() -> None:
               f"batch {args.batch}, {args.steps} timed steps after {args.warmup}, {args.threads} torch thread(s); "
               f"load average {os.getloadavg()[0]:.1f}")
         data = reference_data(cache, args)
+        # one untimed run first: one-off costs (lazy imports, first calls) stay out of the CPU difference
+        train(config(cache, work / "untimed", args, 1), progress=False, log=lambda s: None)
         ours, ref = [], []
         for r in range(args.rounds):   # alternating, so that other processes' load hits both alike
             for which in (("a", "b") if r % 2 == 0 else ("b", "a")):
@@ -146,10 +163,13 @@ def main() -> None:
                     ours.append(auglift_rate(cache, work / f"r{r}", args))
                 else:
                     ref.append(reference_rate(data, args))
-        ours, ref = float(np.median(ours)), float(np.median(ref))
-        print(f"(a) auglift train(), streamed from Zarr ({args.num_workers} loader worker): {ours:8.0f} samples/s")
-        print(f"(b) reference: tensors in RAM, Adam, batch {args.batch}:            {ref:8.0f} samples/s")
-        print(f"ratio (a)/(b) = {ours / ref:.3f}  (target >= 1.0; medians of {args.rounds} alternating rounds)")
+        (ours, ours_cpu), (ref, ref_cpu) = np.median(ours, axis=0), np.median(ref, axis=0)
+        print(f"(a) auglift train(), streamed from Zarr ({args.num_workers} loader worker): {ours:8.0f} samples/s, "
+              f"CPU {ours_cpu:.3f} ms/sample (training + loader)")
+        print(f"(b) reference: tensors in RAM, Adam, batch {args.batch}:            {ref:8.0f} samples/s, "
+              f"CPU {ref_cpu:.3f} ms/sample")
+        print(f"ratio (a)/(b) = {ours / ref:.3f}  (target >= 1.0; medians of {args.rounds} alternating rounds); "
+              f"CPU per sample (b)/(a) = {ref_cpu / ours_cpu:.3f}")
         if not args.skip_ddp:
             one, two = torchrun_rate(cache, work, args, 1), torchrun_rate(cache, work, args, 2)
             print(f"(c) DDP, gloo, {args.ddp_split} split: 1 process {one:8.0f} samples/s, 2 processes {two:8.0f} "

@@ -129,8 +129,11 @@ class ZarrReader:
 
         meta = self._get(name).metadata
         encode = meta.chunk_key_encoding.encode_chunk_key
-        base = self._path / name
-        stored = {(Path(d) / f).relative_to(base).as_posix() for d, _, fs in os.walk(base) for f in fs}
+        base = os.path.join(self._path, name)
+        # keys relative to the array's folder, "/"-separated (string slicing: this runs at every
+        # shard open, and pathlib's per-file parsing cost more than the listing itself)
+        stored = {f"{d[len(base) + 1:]}/{f}".replace(os.sep, "/").lstrip("/")
+                  for d, _, fs in os.walk(base) for f in fs}
         expected = [encode(c) for c in itertools.product(*_grid(meta.shape, meta.chunk_grid.chunk_shape))]
         missing = [k for k in expected if k not in stored]
         return len(expected) - len(missing), len(expected), (missing[0] if missing else None)

@@ -78,6 +78,13 @@ def to_jsonable(obj: Any, where: str = "attrs") -> Any:
 
     Non-finite floats are refused: they have no JSON spelling and would make hashes unstable.
     """
+    # Plain JSON types first, by exact type: attributes read back from a shard are nothing else,
+    # and every shard open checksums them (the ABC and dataclass checks below cost ~10x more).
+    kind = type(obj)
+    if obj is None or kind is str or kind is bool or kind is int:
+        return obj
+    if kind is float and math.isfinite(obj):
+        return obj
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         obj = dataclasses.asdict(obj)
     if isinstance(obj, Mapping):

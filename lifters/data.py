@@ -264,6 +264,34 @@ def encode_frames(codec: CueCodec, arrays: dict[str, np.ndarray], image_size) ->
                         depth=arrays.get("depth"), ordinal=ordinal)
 
 
+def _encode_windows(block: dict[str, np.ndarray], sel: np.ndarray, raw: dict[str, np.ndarray], rows_in: np.ndarray,
+                    rows_out: np.ndarray, mirror: bool, codec: CueCodec, image_size, with_target: bool) -> None:
+    """Fill `block`'s "inputs" (and "target") for the windows `sel`, from the block's frames `raw`
+    (rows relative to its first frame), mirrored if `mirror`.
+
+    Only the frames these windows read are flipped and encoded (the codec works frame by frame,
+    so the values are the same as encoding the whole block): with flip augmentation each window is
+    in one of two subsets, and encoding every frame for both did the codec's work twice.
+    """
+    need = np.unique(rows_in[sel])     # target rows lie inside the input rows (centre / all frames)
+    if len(need) < len(raw["keypoints_2d"]):
+        raw = {k: v[need] for k, v in raw.items()}
+        rows_in, rows_out = np.searchsorted(need, rows_in[sel]), np.searchsorted(need, rows_out[sel])
+    else:
+        rows_in, rows_out = rows_in[sel], rows_out[sel]
+    frames = flip_frames(raw, image_size[0]) if mirror else raw
+    enc = encode_frames(codec, frames, image_size)
+    n = len(sel)
+    if "inputs" not in block:
+        block["inputs"] = np.empty((n, rows_in.shape[1], *enc.shape[1:]), np.float32)
+    block["inputs"][sel] = enc[rows_in]
+    if with_target:
+        tgt = root_relative_metres(frames["joints_3d_cam"], codec.config.root)
+        if "target" not in block:
+            block["target"] = np.empty((n, rows_out.shape[1], *tgt.shape[1:]), np.float32)
+        block["target"][sel] = tgt[rows_out]
+
+
 def _shard_blocks(info: ShardInfo, index: int, spec: WindowSpec, codec: CueCodec, names: list[str],
                   with_target: bool, flip: float, rng: np.random.Generator,
                   chunk_frames: int) -> Iterator[dict[str, np.ndarray]]:
@@ -271,7 +299,6 @@ def _shard_blocks(info: ShardInfo, index: int, spec: WindowSpec, codec: CueCodec
     n = info.n_frames
     anchors = spec.anchors(n)
     per_block = max(1, -(-chunk_frames // spec.stride))
-    root = codec.config.root
     with open_shard(info.path) as shard:
         for b in range(0, len(anchors), per_block):
             rows_in, rows_out, valid = spec.rows(anchors[b : b + per_block], n)
@@ -283,19 +310,10 @@ def _shard_blocks(info: ShardInfo, index: int, spec: WindowSpec, codec: CueCodec
             flips = rng.random(len(rows_in)) < flip if flip > 0 else np.zeros(len(rows_in), bool)
             block = {"shard": np.full(len(rows_in), index, np.int64), "rows": rows_out,
                      "frame_index": frame_index[rows_out - lo], "valid": valid, "flipped": flips}
-            for sel, frames in ((~flips, raw), (flips, None)):
-                if not sel.any():
-                    continue
-                frames = frames if frames is not None else flip_frames(raw, info.image_size[0])
-                enc = encode_frames(codec, frames, info.image_size)
-                if "inputs" not in block:
-                    block["inputs"] = np.empty((len(rows_in), rows_in.shape[1], *enc.shape[1:]), np.float32)
-                block["inputs"][sel] = enc[rows_in[sel] - lo]
-                if with_target:
-                    tgt = root_relative_metres(frames["joints_3d_cam"], root)
-                    if "target" not in block:
-                        block["target"] = np.empty((len(rows_in), rows_out.shape[1], *tgt.shape[1:]), np.float32)
-                    block["target"][sel] = tgt[rows_out[sel] - lo]
+            for sel, mirror in ((~flips, False), (flips, True)):
+                if sel.any():
+                    _encode_windows(block, sel, raw, rows_in - lo, rows_out - lo, mirror, codec, info.image_size,
+                                    with_target)
             yield block
 
 

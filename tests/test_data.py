@@ -214,6 +214,21 @@ def test_dataset_flip_targets_match_inputs(shards):
     assert np.all(np.abs(sx + plain["inputs"][..., perm, 0].numpy() + 2.0 / W) < 1e-4)
 
 
+@pytest.mark.parametrize("spec", [WindowSpec(1), WindowSpec(9, "center", 2), WindowSpec(5, "all", 3, cover_all=True)])
+def test_half_flipped_windows_equal_the_all_or_none_flipped_ones(shards, spec):
+    """Each window of a flip=0.5 epoch (its subset of frames encoded apart) equals, bit for bit,
+    the same window with flip 0 or 1 (the whole block encoded), as its `flipped` flag says."""
+    codec = fit_codec(shards, CodecConfig(channels="xycd"))
+    runs = [next(iter(WindowDataset(shards, codec, spec, batch_size=5000, flip=f, chunk_frames=64, seed=1)))
+            for f in (0.0, 1.0, 0.5)]
+    plain, mirrored, mixed = ({k: v.numpy() for k, v in r.items()} for r in runs)
+    f = mixed["flipped"]
+    assert 0 < f.sum() < len(f) and np.array_equal(mixed["rows"], plain["rows"])
+    for k in ("inputs", "target"):
+        expect = np.where(f.reshape(-1, *[1] * (plain[k].ndim - 1)), mirrored[k], plain[k])
+        np.testing.assert_array_equal(mixed[k], expect)
+
+
 def test_codec_fit_streamed_equals_in_memory(shards):
     streamed = fit_codec(shards, CodecConfig(channels="xy"), chunk_frames=7)
     from auglift.cache import open_shard

@@ -6,6 +6,7 @@ import pytest
 from test_depth import _save_depth_anything
 
 from auglift.pipeline.depth import build_depth
+from auglift.pipeline.depth.onnx_runtime import INT8_RECIPE
 from auglift.pipeline.frames.images import read_image
 
 pytest.importorskip("onnxruntime")
@@ -31,11 +32,14 @@ def test_onnx_depth_agrees_with_torch(model_and_frame, tmp_path, backend):
     assert got.shape == ref.shape == (2, *frame.shape[:2])
     err = np.abs(got - ref).max() / np.abs(ref).max()
     assert err <= TOLERANCE[backend], err
+    print(f"{backend}: max abs error / max |depth| = {err:.2e}")
     if backend == "onnx-int8":
         assert err > 1e-6          # it did run the quantised graph, not the fp32 one
     exported = sorted(tmp_path.glob("*.onnx"))
     assert len(exported) == 1 and exported[0].name.endswith("int8.onnx" if "int8" in backend else "fp32.onnx")
     assert onnx.describe()["params"]["backend"] == backend
+    # the int8 recipe is part of the depth params (so of the cache's config hash), fp32 has none
+    assert onnx.describe()["params"].get("int8_recipe") == (INT8_RECIPE if backend == "onnx-int8" else None)
     assert "backend" not in build_depth("depth-anything", model=str(model)).describe()["params"]
     # a second backend reuses the export (same file, untouched)
     stamp = exported[0].stat().st_mtime_ns

@@ -32,7 +32,11 @@ from auglift.core.codec import sample_keypoint_depth
 from auglift.pipeline.detect.base import Detections
 
 from .base import DepthBackend, DepthOutput
-from .onnx_runtime import OnnxDepthModel, fingerprint_dir
+from .onnx_runtime import (
+    INT8_RECIPE,  # a constant; the module's heavy imports are lazy
+    OnnxDepthModel,
+    fingerprint_dir,
+)
 
 KINDS = {"metric": "metric", "relative": "relative_inverse"}
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -91,6 +95,8 @@ class DepthAnythingDepth(DepthBackend):
             config_json = self._model.config.to_dict()
             self.kind = resolve_kind(model, config_json, kind)
         extra = {} if backend == "torch" else {"backend": backend}   # torch caches keep their hash
+        if backend == "onnx-int8":
+            extra["int8_recipe"] = INT8_RECIPE   # another recipe gives other depths: another hash
         super().__init__(model=str(model), radius=int(radius), input_size=input_size,
                          max_depth=config_json.get("max_depth") if self.kind == "metric" else None,
                          unit="m" if self.kind == "metric" else "relative inverse depth (arbitrary scale/shift)",

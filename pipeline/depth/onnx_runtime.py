@@ -5,16 +5,22 @@ torch.onnx (the TorchScript exporter, opset 17) for one input height x width - t
 processor's output for a video's frame size, so one export per frame shape - with a dynamic
 batch axis, and runs it with onnxruntime's CPU provider at `threads` intra-op threads.
 `quantize="int8"`: onnxruntime's dynamic quantisation after its pre-processing pass: int8
-weights for the MatMul/Gemm layers with constant weights (the ViT's projections and MLPs),
-activations quantised per call; attention products, convolutions and the head stay fp32
-(quantising the DPT head's convolutions made it slower here).
+weights for the MatMul/Gemm layers with constant weights (the ViT's projections and MLPs) and
+int8 attention products (Q K^T and the weights times V, both operands quantised per call);
+activations are quantised per call. Convolutions and the head stay fp32: int8 convolutions
+were slower dynamically (ConvInteger: 1.9x the time of the graph without it) and, calibrated on
+real frames (QLinearConv), faster but 13 % of the depth range off torch (measured, V2 Small
+random weights, 518 px, 1 thread, AVX2 without VNNI). `INT8_RECIPE` names this recipe: it is in
+the export's file name and in the shard's depth params, so exports and caches of another
+recipe are never mixed with this one.
 
 Exports live under `cache_dir` (default `$AUGLIFT_ONNX_CACHE` or ~/.cache/auglift/onnx), named by
 the model's fingerprint (its config and weights), the shape and the quantisation, and are
 written atomically. Agreement with the torch model on the same inputs, random weights, as max
 abs error / max |depth| of the map (tests/test_depth_onnx.py checks the bounds): fp32 <= 1e-4
-(measured 1.4e-5 on the test's tiny model, 1.8e-5 on V2 Small at 518 px); int8 <= 5e-2
-(measured 2.1e-3 and 1.8e-2) - a different output, which the cache records in the params.
+(measured 1.4e-5 on the test's tiny model, 1.7e-5 on V2 Small at 518 px); int8 <= 5e-2
+(measured 2.0e-3 on the tiny model, 1.5e-2 on V2 Small) - a different output, which the cache
+records in the params.
 Heavy imports (torch, onnx, onnxruntime) are lazy: this module loads only for this backend.
 """
 from __future__ import annotations
@@ -26,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 QUANTIZE = (None, "int8")
+INT8_RECIPE = "dyn-mm-attn"   # dynamic int8, every MatMul/Gemm incl. attention products
 OPSET = 17
 
 
@@ -59,7 +66,7 @@ class OnnxDepthModel:
         self._sessions: dict[tuple[int, int], object] = {}
 
     def path_for(self, height: int, width: int) -> Path:
-        tag = "int8" if self.quantize == "int8" else "fp32"
+        tag = f"{INT8_RECIPE}-int8" if self.quantize == "int8" else "fp32"
         return self.cache_dir / f"depth_anything-{self.fingerprint}-{height}x{width}-opset{OPSET}-{tag}.onnx"
 
     def __call__(self, pixel_values: np.ndarray) -> np.ndarray:
@@ -119,7 +126,7 @@ def export_onnx(model, path: str | os.PathLike, height: int, width: int) -> Path
 
 
 def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
-    """Dynamic int8 quantisation of the constant-weight MatMul/Gemm layers (see the docstring)."""
+    """Dynamic int8 quantisation of every MatMul/Gemm, attention products included (`INT8_RECIPE`)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -127,7 +134,7 @@ def quantize_int8(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     try:
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         quantize_dynamic(str(pre), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"],
-                         extra_options={"MatMulConstBOnly": True})
+                         extra_options={"MatMulConstBOnly": False})
     finally:
         pre.unlink(missing_ok=True)
     return Path(dst)
