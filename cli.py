@@ -33,6 +33,7 @@ from auglift.pipeline.simulate import load_config as load_simulate_config
 from auglift.pipeline.sources.base import available_datasets, get_dataset
 from auglift.studies import STUDIES, run_all, study_module
 from auglift.studies.grid import run_grid
+from auglift.studies.seeds import parse_seeds
 
 # The one default of every --data-root: the shared data beside the repository (../shared/data seen
 # from the repository root) whatever the working directory; $AUGLIFT_DATA or the option override it.
@@ -477,9 +478,17 @@ def study_list() -> None:
 
 @study.command("run")
 @click.argument("names", nargs=-1, required=True)
-@click.option("--size", type=click.Choice(["small", "full"]), default="small", show_default=True,
-              help="small: 2 CPU cores, about an hour for all; full: paper-sized, for a GPU cluster.")
+@click.option("--size", type=click.Choice(["small", "medium", "full"]), default="small", show_default=True,
+              help="small: 2 CPU cores, about an hour for all; medium (cross_input only): paper-width lifters on "
+                   "CPU, trained in resumable sittings; full: paper-sized, for a GPU cluster.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seeds", metavar="S,S,...", help="Train every lifter once per seed (e.g. 0,1,2) and report mean ± "
+                                                 "std over them; replaces --seed.")
+@click.option("--set", "overrides", multiple=True, metavar="FIELD=VALUE",
+              help="Override a field of the study's configuration, e.g. --set schedule.epochs=4 --set channels=xy,xycd "
+                   "(printed in the page's command).")
+@click.option("--sitting-minutes", type=click.FloatRange(min=0), help="--size medium: training minutes per lifter "
+                                                                       "in this run (default 10); rerun to continue.")
 @data_root_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True,
               help="Where the result pages go.")
@@ -497,8 +506,8 @@ def study_list() -> None:
 @click.option("--prepare", is_flag=True, help="Only make the caches and list the trainings (before a job array).")
 @click.option("--dashboard", metavar="ADDRESS", is_flag=False, flag_value=":8787",
               help="Start the local cluster's Dask dashboard (default :8787) and print its address.")
-def study_run(names, size, seed, data_root, out, work, device, workers, gpus, scheduler, part, prepare,
-              dashboard) -> None:
+def study_run(names, size, seed, seeds, overrides, sitting_minutes, data_root, out, work, device, workers, gpus, scheduler, part,
+              prepare, dashboard) -> None:
     """Run studies by name (see `auglift study list`), or `all`; optionally as Dask tasks."""
 
     names = list(STUDIES) if "all" in names else list(names)
@@ -507,10 +516,15 @@ def study_run(names, size, seed, data_root, out, work, device, workers, gpus, sc
         raise click.BadParameter(f"unknown study {unknown}; known: {', '.join(STUDIES)} or all", param_hint="NAMES")
     common = dict(data_root=data_root, out=out, work=work, device=device, log=click.echo)
     try:
+        many = parse_seeds(seeds) if seeds is not None else ()
         if workers or scheduler or gpus or part or prepare:
+            if many or size == "medium" or overrides:
+                raise ValueError("--seeds, --set and --size medium run in this process only (no --workers, --scheduler, "
+                                 "--gpus, --part or --prepare)")
             status = _study_grid(names, size, seed, common, workers, gpus, scheduler, part, prepare, dashboard)
         else:
-            status = run_all(size, seed, only=names, **common)
+            status = run_all(size, seed, only=names, seeds=many, sitting_minutes=sitting_minutes,
+                             overrides=overrides, **common)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         raise click.ClickException(str(e)) from None
     for name, state in status.items():

@@ -56,14 +56,15 @@ def registered(registry: Mapping[str, str], package: str, name: str, what: str) 
     return getattr(loaded, attr) if attr else loaded
 
 
-def with_overrides(cfg: Any, overrides: Mapping[str, Any]) -> Any:
+def with_overrides(cfg: Any, overrides: Mapping[str, Any], given_only: bool = True) -> Any:
     """A copy of the dataclass `cfg` with the fields named by dotted paths replaced, e.g.
-    {"seed": 1, "views.num_views": 3}; a value of None (an option not given) or an empty list
-    leaves the field as it is. The one way the command line overrides a config file."""
+    {"seed": 1, "views.num_views": 3}. With `given_only`, a value of None (an option not given)
+    or an empty list leaves the field as it is; without it (`--set field=none`) it is set. The
+    one way the command line overrides a config (options of train/simulate/precompute, study --set)."""
     changes: dict[str, Any] = {}
     nested: dict[str, dict[str, Any]] = {}
     for path, value in overrides.items():
-        if value is None or (isinstance(value, (list, tuple)) and not value):
+        if given_only and (value is None or (isinstance(value, (list, tuple)) and not value)):
             continue
         head, _, rest = path.partition(".")
         if head not in {f.name for f in dataclasses.fields(cfg)}:
@@ -73,7 +74,7 @@ def with_overrides(cfg: Any, overrides: Mapping[str, Any]) -> Any:
         else:
             changes[head] = value
     for head, sub in nested.items():
-        changes[head] = with_overrides(changes.get(head, getattr(cfg, head)), sub)
+        changes[head] = with_overrides(changes.get(head, getattr(cfg, head)), sub, given_only)
     return dataclasses.replace(cfg, **changes)
 
 

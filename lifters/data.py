@@ -44,6 +44,8 @@ PREDICTS = ("center", "all")
 
 
 # ------------------------------------------------------------------------------ shard lists
+_INFO_MEMO: dict[tuple, "ShardInfo"] = {}     # ShardInfo.read, per process
+_CODEC_MEMO: dict[tuple, dict] = {}           # fit_codec's state dicts, per process
 @dataclass(frozen=True)
 class ShardInfo:
     """What the dataset needs to know about a shard without reading its arrays."""
@@ -64,6 +66,18 @@ class ShardInfo:
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> "ShardInfo":
+        """The shard's description, read once per process: memoised by (path, inode, mtime), since
+        a committed shard is never changed in place (cache/FORMAT.md: a rewrite is a new file or
+        directory renamed into place), so a replaced shard is read anew."""
+        st = os.stat(path)
+        meta = Path(path) / "zarr.json"   # a Zarr group's attributes live here, not in the directory entry
+        memo = (os.path.abspath(path), st.st_ino, st.st_mtime_ns, meta.stat().st_mtime_ns if meta.exists() else None)
+        if memo not in _INFO_MEMO:
+            _INFO_MEMO[memo] = cls._read(path)
+        return _INFO_MEMO[memo]
+
+    @classmethod
+    def _read(cls, path: str | os.PathLike) -> "ShardInfo":
         with open_shard(path) as s:
             a = s.attrs
             return cls(str(s.path), s.key, str(a["dataset"]), str(a["subject"]), str(a["action"]),
@@ -152,7 +166,17 @@ def training_depth_family(shards: Sequence[ShardInfo], config: CodecConfig) -> s
 
 
 def fit_codec(shards: Sequence[ShardInfo], config: CodecConfig, chunk_frames: int = 8192) -> CueCodec:
-    """The cue codec with its training-set statistics (mean box, depth family), streamed over `shards`."""
+    """The cue codec with its training-set statistics (mean box, depth family), streamed over `shards`.
+
+    Memoised per process on (shards, config): the fit is a pure function of them, and studies
+    train many lifters on one training set; each call gets its own codec (a copy)."""
+    memo = (tuple(shards), repr(config), chunk_frames)
+    if memo not in _CODEC_MEMO:
+        _CODEC_MEMO[memo] = _fit_codec(shards, config, chunk_frames).state_dict()
+    return CueCodec.from_state_dict(_CODEC_MEMO[memo])
+
+
+def _fit_codec(shards: Sequence[ShardInfo], config: CodecConfig, chunk_frames: int) -> CueCodec:
     codec = CueCodec(dataclasses.replace(config, depth_kind=training_depth_family(shards, config)))
     if not config.box_rescale:
         return codec

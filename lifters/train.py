@@ -68,8 +68,12 @@ def _validate(model, codec, infos, cfg: TrainConfig, device) -> float:
 
 
 def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = True,
-          log: Callable[[str], None] = print) -> TrainResult:
-    """Train as `cfg` says (see the module docstring); returns where the checkpoints went."""
+          log: Callable[[str], None] = print, budget_s: float | None = None) -> TrainResult:
+    """Train as `cfg` says (see the module docstring); returns where the checkpoints went.
+
+    `budget_s`: seconds of training, counted from the first training step (after the data are
+    set up); when they are spent the run stops at the next step as `max_steps` would stop it
+    (checkpointed, resumable): training in sittings of a fixed length."""
     rt = Runtime.start(cfg.device, cfg.precision, cfg.data.ddp_split)
     device = rt.device
     out = Path(cfg.out)
@@ -163,7 +167,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         f"{steps_per_epoch} steps per epoch, device {device}, {cfg.precision}"
         + (f", {rt.world_size} processes ({rt.split} split)" if rt.distributed else ""))
     last, best_path = out / "last.pt", out / "best.pt"
-    stop = False
+    stop, stop_at = False, None
     for epoch in range(start_epoch, o.epochs):
         dataset.set_epoch(epoch)
         if world > 1:
@@ -181,6 +185,8 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
                 if not skip:
                     torch.set_rng_state(resume_rng)
                 continue
+            if stop_at is None and budget_s is not None:
+                stop_at = time.time() + budget_s
             batch, factor = rt.local(batch)
             inputs = batch["inputs"].to(device, non_blocking=True)
             target = batch["target"].to(device, non_blocking=True)
@@ -196,7 +202,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
             n_batches += 1
             if progress and n_batches % 20 == 0:
                 bar.set_postfix(loss_mm=f"{1000 * recent:.1f}")  # smoothed over the last ~20 steps
-            if o.max_steps is not None and step >= o.max_steps:
+            if (o.max_steps is not None and step >= o.max_steps) or (stop_at is not None and time.time() >= stop_at):
                 stop = True
                 break
             if n_batches == steps_per_epoch:  # "shards" split: the smallest rank's batches are done

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import caches, cross_input
-from .common import StudyResult, delta_pct, fmt_delta, md_table
+from . import caches, cross_input, seeds
+from .common import StudyResult, delta_pct, md_table
 from .context import Lifter, Schedule, schedule_note, summary_metrics
 from .paper import NA
+from .seeds import collect, fmt_delta_spread, fmt_spread, per_seed, to_json
 
+SEEDED = True   # --seeds: every table is mean ± std over the seeds
 TITLE = "Box rescaling ablation (paper Tables 4 and 8)"
 
 
@@ -36,12 +38,9 @@ def data_description(ctx, cfg: Config) -> dict:
     return caches.describe(cfg.data, ctx.data_root)
 
 
-def run(ctx, cfg: Config) -> StudyResult:
-    res = StudyResult("box_rescale", TITLE,
-                      "MPJPE (mm) with the codec's box rescaling on (AugLift default) and off, for xy and xycd "
-                      "input. Training cues SIMULATED from H36M mocap (S1 S5 S6 S7; best epoch on S8). Δ% = off "
-                      "against on for the same lifter and input (positive = rescaling helps).")
-    base = cross_input.Config(cfg.lifters, cfg.schedule, cfg.data, cfg.channels)
+def measure(ctx, cfg: Config) -> dict:
+    """One seed: {"results": {label: {column: metrics}}, "keys": {label: (lifter, channels, on)}}."""
+    base = cross_input.Config(cfg.lifters, cfg.schedule, cfg.data, cfg.channels, held_out=False, transforms=())
     tests, subjects = caches.standard_tests(ctx, cfg.data)
     ckpts, keys = {}, {}
     for lifter in cfg.lifters:
@@ -51,46 +50,74 @@ def run(ctx, cfg: Config) -> StudyResult:
                 ckpts[label] = cross_input.trained(ctx, base, lifter, ch, box_rescale=on)
                 keys[label] = (lifter.label, ch, on)
     results = ctx.evaluate(ckpts, tests, subjects)
-    columns = list(tests)
-    rows, deltas = [], {}
+    return {"results": {lab: {t: summary_metrics(results[lab][t]) for t in tests} for lab in ckpts},
+            "keys": keys, "columns": list(tests)}
+
+
+def deltas_off_vs_on(results: dict, keys: dict, columns: list[str]) -> dict:
+    """{label: {column: Δ% of the "off" row against its "on" pair}} (None on the "on" rows)."""
+    deltas = {}
+    for label, (lifter, ch, on) in keys.items():
+        pair = next(lab for lab, k in keys.items() if k == (lifter, ch, True))
+        deltas[label] = {t: None if on else delta_pct(results[pair][t]["mpjpe"], results[label][t]["mpjpe"])
+                         for t in columns}
+    return deltas
+
+
+def run(ctx, cfg: Config) -> StudyResult:
+    res = StudyResult("box_rescale", TITLE,
+                      "MPJPE (mm) with the codec's box rescaling on (AugLift default) and off, for xy and xycd "
+                      "input. Training cues SIMULATED from H36M mocap (S1 S5 S6 S7; best epoch on S8). Δ% = off "
+                      "against on for the same lifter and input (positive = rescaling helps). "
+                      + seeds.note(ctx))
+    runs = per_seed(ctx, lambda c: measure(c, cfg))
+    first = runs[ctx.all_seeds[0]]
+    keys, columns = first["keys"], first["columns"]
+    deltas = {s: deltas_off_vs_on(r["results"], keys, columns) for s, r in runs.items()}
+    mp = collect({s: {lab: {t: m["mpjpe"] for t, m in r["results"][lab].items()} for lab in keys}
+                  for s, r in runs.items()})
+    dsp = collect(deltas)
+    rows = []
     for label, (lifter, ch, on) in keys.items():
         row = [lifter, ch, "on" if on else "off"]
-        pair = next(lab for lab, k in keys.items() if k == (lifter, ch, True))
         for t in columns:
-            v = results[label][t]["mpjpe"]
-            d = None if on else delta_pct(results[pair][t]["mpjpe"], v)
-            deltas.setdefault(label, {})[t] = d
-            row += [v, "" if d is None else fmt_delta(d)]
+            row += [fmt_spread(mp[label][t]), "" if on else fmt_delta_spread(dsp[label][t])]
         rows.append(row + [NA])
     headers = ["Lifter", "Input", "Box rescale"]
     for t in columns:
-        headers += [t, "Δ% off vs on"]
+        headers += [t + (" (SYNTHETIC)" if t == caches.OOD_VIEWS else ""), "Δ% off vs on"]
     res.add("MPJPE (mm)", md_table(headers + ["Paper"], rows, numeric_from=3))
-    res.add("All metrics", md_table(["Variant", "Test set", "MPJPE", "P-MPJPE", "PCK@150", "AUC"],
-                                    [[lab, t, m["mpjpe"], m["p_mpjpe"], m["pck"], m["auc"]] for lab in ckpts
-                                     for t in columns for m in [summary_metrics(results[lab][t])]], numeric_from=2))
+    res.add("All metrics" + (f" (seed {ctx.all_seeds[0]})" if len(runs) > 1 else ""),
+            md_table(["Variant", "Test set", "MPJPE", "P-MPJPE", "PCK@150", "AUC"],
+                     [[lab, t, m["mpjpe"], m["p_mpjpe"], m["pck"], m["auc"]] for lab in keys
+                      for t in columns for m in [first["results"][lab][t]]], numeric_from=2))
     res.add("Test sets", "\n".join(f"- **{t}**: {caches.TEST_SET_NOTES[t]}" for t in columns))
-    res.add("Reading", _reading(deltas, keys))
+    res.add("Reading", _reading(dsp, keys))
     res.add("Training", schedule_note(ctx, cfg.schedule))
-    res.data = {"results": {lab: {t: summary_metrics(results[lab][t]) for t in columns} for lab in ckpts},
-                "delta_pct_off_vs_on": deltas}
+    res.data = {"seeds": list(ctx.all_seeds), "mpjpe": to_json(mp), "delta_pct_off_vs_on": to_json(dsp),
+                "per_seed": {str(s): {"results": r["results"], "delta_pct_off_vs_on": deltas[s]}
+                             for s, r in runs.items()}}
     return res
 
 
-def _reading(deltas: dict, keys: dict) -> str:
+def _reading(dsp: dict, keys: dict) -> str:
+    """Generated from the spreads: per lifter and input, what turning rescaling off does, and
+    whether it is within noise; `dsp[label][column]` a Spread of Δ% over seeds."""
     out = []
     for label, (lifter, ch, on) in keys.items():
         if on:
             continue
-        ood = deltas[label].get(caches.OOD_VIEWS)
-        idd = deltas[label].get(caches.ID)
-        if ood is None:
+        ood, idd = dsp[label].get(caches.OOD_VIEWS), dsp[label].get(caches.ID)
+        if ood is None or ood.n == 0:
             continue
-        verdict = ("makes no clear difference (under 1%)" if abs(ood) < 1.0 else
-                   "helps" if ood > 0 else "hurts (the paper's direction does not hold here)")
-        line = (f"- {lifter} {ch}: turning rescaling off changes OOD-view MPJPE by {fmt_delta(ood)} and ID by "
-                f"{fmt_delta(idd)}: out of distribution, rescaling {verdict}.")
-        if ood < 1.0:
+        w = ood.within_noise()
+        verdict = ("makes no difference beyond noise" if w else
+                   "helps" if ood.mean > 0 else "hurts (the paper's direction does not hold here)")
+        if w is None:
+            verdict += " (one seed: no spread to judge noise by)"
+        line = (f"- {lifter} {ch}: turning rescaling off changes synthetic-OOD-view MPJPE by {fmt_delta_spread(ood)} "
+                f"and ID by {fmt_delta_spread(idd)}: out of distribution, rescaling {verdict}.")
+        if w or ood.mean < 0:
             line += " " + _why_not(ch)
         out.append(line)
     out.append("\nThe paper's per-cell numbers for Tables 4 and 8 were not available to us (paper: n/a); it finds "

@@ -65,22 +65,22 @@ def train_view_config(n: int):
 
 
 def h36m(ctx: StudyContext, ds: DataSize) -> Path:
-    return ctx.simulated("h36m", sim_config(ctx.seed), TRAIN_SUBJECTS + VAL_SUBJECTS + TEST_SUBJECTS,
+    return ctx.simulated("h36m", sim_config(ctx.cache_seed), TRAIN_SUBJECTS + VAL_SUBJECTS + TEST_SUBJECTS,
                          ds.actions, workers=ds.workers)
 
 
 def h36m_sh2d(ctx: StudyContext, ds: DataSize) -> Path:
-    return ctx.simulated("h36m_sh2d", sim_config(ctx.seed, keypoints="real"), TEST_SUBJECTS, ds.actions,
+    return ctx.simulated("h36m_sh2d", sim_config(ctx.cache_seed, keypoints="real"), TEST_SUBJECTS, ds.actions,
                          workers=ds.workers)
 
 
 def views_train(ctx: StudyContext, ds: DataSize) -> Path:
-    cfg = sim_config(ctx.seed, real_cameras=False, views=train_view_config(ds.views_train))
+    cfg = sim_config(ctx.cache_seed, real_cameras=False, views=train_view_config(ds.views_train))
     return ctx.simulated("views_train", cfg, TRAIN_SUBJECTS + VAL_SUBJECTS, ds.actions, workers=ds.workers)
 
 
 def views_ood(ctx: StudyContext, ds: DataSize) -> Path:
-    cfg = sim_config(ctx.seed, real_cameras=False, views=ood_view_config(ds.views_ood))
+    cfg = sim_config(ctx.cache_seed, real_cameras=False, views=ood_view_config(ds.views_ood))
     return ctx.simulated("views_ood", cfg, TEST_SUBJECTS, ds.actions, workers=ds.workers)
 
 

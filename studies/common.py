@@ -7,6 +7,7 @@ Nothing here knows about any particular study.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import math
@@ -16,9 +17,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from auglift.core.config_io import with_overrides
 from auglift.lifters.provenance import git_revision, machine_info
 
-SIZES = ("small", "full")
+SIZES = ("small", "medium", "full")
+MEDIUM_STUDIES = ("cross_input",)   # the studies that have a --size medium
 
 
 class PlanComplete(Exception):
@@ -26,9 +29,11 @@ class PlanComplete(Exception):
 
 
 def reproduce_command(study: str, size: str, seed: int, data_root: str | os.PathLike,
-                      extra: Sequence[str] = ()) -> str:
-    """The command line that regenerates one study's results."""
-    parts = ["auglift", "study", "run", study, "--size", size, "--seed", str(seed),
+                      extra: Sequence[str] = (), seeds: Sequence[int] = ()) -> str:
+    """The command line that regenerates one study's results (`--seeds` instead of `--seed` when
+    the study ran over several seeds)."""
+    seed_opt = ["--seeds", ",".join(map(str, seeds))] if len(seeds) > 1 else ["--seed", str(seed)]
+    parts = ["auglift", "study", "run", study, "--size", size, *seed_opt,
              "--data-root", os.path.relpath(data_root), *extra]   # relative: pages stay machine-free
     return " ".join(parts)
 
@@ -46,6 +51,7 @@ class Provenance:
     started_utc: str
     seconds: float = 0.0
     config: dict[str, Any] = field(default_factory=dict)
+    seeds: list[int] = field(default_factory=list)   # --seeds: every seed the tables are over
 
     @classmethod
     def start(cls, study: str, size: str, seed: int, data: dict[str, Any], config: dict[str, Any],
@@ -66,12 +72,71 @@ class Provenance:
         data = "; ".join(f"{k}: {v}" for k, v in self.data.items())
         return ["| provenance | |", "|---|---|",
                 f"| command | `{self.command}` |",
-                f"| size / seed | {self.size} / {self.seed} |",
+                (f"| size / seeds | {self.size} / {', '.join(map(str, self.seeds))} |" if len(self.seeds) > 1
+                 else f"| size / seed | {self.size} / {self.seed} |"),
                 f"| data | {data} |",
                 f"| git revision | {rev} |",
                 f"| machine | {cpu} (`platform.processor()` = {m.get('processor')!r}), {m.get('cpu_count')} CPUs, "
                 f"torch {m.get('torch')}, load average {m.get('load_avg_1min')} at start |",
                 f"| run | started {self.started_utc}, took {self.seconds:.0f} s |"]
+
+
+# ---------------------------------------------------------------------------------- overrides
+def apply_overrides(cfg: Any, items: Sequence[str]) -> Any:
+    """A study Config with `--set` overrides applied: "schedule.epochs=4", "channels=xy,xycd".
+
+    A dotted path names a field of nested dataclasses; the value is parsed like the field's current
+    value (int, float, bool, str, None, or a comma-separated tuple; for a tuple of lifters, the model
+    names to keep of them: "lifters=videopose3d"). Unknown fields are a ValueError naming the item."""
+    for item in items:
+        path, sep, text = item.partition("=")
+        if not sep or not path:
+            raise ValueError(f"--set {item!r}: expected FIELD=VALUE, e.g. schedule.epochs=4")
+        value = _parse_like(_field_at(cfg, path.split("."), item), text, item)
+        cfg = with_overrides(cfg, {path: value}, given_only=False)
+    return cfg
+
+
+def _field_at(obj: Any, parts: list[str], item: str) -> Any:
+    """The current value at a dotted path of nested dataclasses (a ValueError naming `item` if none)."""
+    for name in parts:
+        names = {f.name for f in dataclasses.fields(obj)} if dataclasses.is_dataclass(obj) else set()
+        if name not in names:
+            raise ValueError(f"--set {item!r}: {type(obj).__name__} has no field {name!r} "
+                             f"(fields: {', '.join(sorted(names)) or 'none'})")
+        obj = getattr(obj, name)
+    return obj
+
+
+def _select_models(current: tuple, text: str, item: str) -> tuple:
+    """`lifters=videopose3d`: keep the size's lifters of these model names (in the size's order)."""
+    names = [n for n in text.split(",") if n]
+    unknown = [n for n in names if n not in {c.model for c in current}]
+    if unknown or not names:
+        raise ValueError(f"--set {item!r}: this size's lifters are {', '.join(c.model for c in current)}")
+    return tuple(c for c in current if c.model in names)
+
+
+def _parse_like(current: Any, text: str, item: str) -> Any:
+    if text.lower() in ("none", "null"):
+        return None
+    if isinstance(current, tuple) and current and all(hasattr(c, "model") for c in current):
+        return _select_models(current, text, item)
+    try:
+        if isinstance(current, bool):
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1", "yes")
+        if isinstance(current, int):
+            return int(text)
+        if isinstance(current, float):
+            return float(text)
+        if isinstance(current, tuple):
+            kind = type(current[0]) if current else str
+            return tuple(kind(v) for v in text.split(",") if v != "")
+    except (TypeError, ValueError):
+        raise ValueError(f"--set {item!r}: {text!r} cannot be read as this field's {type(current).__name__}") from None
+    return text
 
 
 # ---------------------------------------------------------------------------------- numbers
@@ -178,8 +243,11 @@ Every table here was produced by one command, written at the top of its page tog
 seed, the data, the git revision (and whether the tree had uncommitted changes) and the machine.
 `make experiments` regenerates all of them (CPU-sized, `--size small`); each study also has a
 `--size full` setting meant for a GPU cluster. SIMULATED and ORACLE inputs are labelled as such
-wherever they appear. Other result pages in this directory (not made by `auglift study`) are
-listed at the end.
+wherever they appear. A page made with `--seeds` gives every cell as mean ± std over training
+seeds and calls a difference under twice its std "within noise"; `--set` overrides in a page's
+command say where it departs from its size's configuration; `--size medium` (cross-input only)
+trains paper-width lifters in resumable sittings and says how far they got. Other result pages
+in this directory (not made by `auglift study`) are listed at the end.
 """
 
 

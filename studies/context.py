@@ -20,10 +20,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from auglift.cache.store import list_shards
 from auglift.core.codec import CodecConfig
 from auglift.lifters.config import TrainConfig, config_to_dict, validate
 from auglift.lifters.distributed import resolve_device
@@ -53,6 +55,23 @@ class StudyContext:
     client: Any = None               # a distributed.Client: evaluations become tasks ...
     resources: dict | None = None    # ... asking for these worker resources ({"GPU": 1} on a GPU grid)
     planned: list = dataclasses.field(default_factory=list)   # (name, TrainConfig) recorded while planning
+    seeds: tuple[int, ...] = ()      # --seeds: the training seeds a study repeats its lifters over
+    sim_seed: int | None = None      # the simulation-noise seed of the caches (None: `seed`)
+
+    @property
+    def cache_seed(self) -> int:
+        """The seed of the simulated caches: `sim_seed` when set, else `seed`."""
+        return self.seed if self.sim_seed is None else self.sim_seed
+
+    @property
+    def all_seeds(self) -> tuple[int, ...]:
+        """The training seeds of a study: `seeds`, or this context's one seed."""
+        return tuple(self.seeds) or (self.seed,)
+
+    def for_seed(self, seed: int) -> "StudyContext":
+        """This context training with `seed`, its caches kept at this context's cache seed (one
+        simulated data set, several trainings: the spread over seeds is the training's)."""
+        return dataclasses.replace(self, seed=int(seed), sim_seed=self.cache_seed, planned=self.planned)
 
     # ------------------------------------------------------------------ simulated caches
     def simulated(self, name: str, config, subjects: Sequence[str], actions: Sequence[str] | None = None,
@@ -168,10 +187,46 @@ def evaluate_checkpoint(path: str, label: str, tests: Mapping[str, list[str]], s
 
     results = {}
     for test, specs in tests.items():
+        memo = _eval_memo(path, specs, subjects.get(test), allow_depth_kind_mismatch)
+        if memo.exists():
+            try:
+                results[test] = json.loads(memo.read_text())
+                continue
+            except ValueError:   # a torn memo (killed writer): evaluate again
+                pass
         report = evaluate([path], [specs], names=[test], out=None, subjects=subjects.get(test), labels=[label],
                           allow_depth_kind_mismatch=allow_depth_kind_mismatch, progress=False, device=device)
-        results[test] = report["results"][label][test]
+        results[test] = json.loads(json.dumps(report["results"][label][test], default=_plain))
+        tmp = memo.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(results[test]))
+        tmp.replace(memo)
     return results
+
+
+def _eval_memo(path: str, specs: Sequence[str], subjects: Sequence[str] | None, allow: bool) -> Path:
+    """Where one evaluation of a checkpoint is kept: next to it, named by a hash of the checkpoint
+    file (path, size, mtime) and of the test shards (every shard's inode and mtime), so a
+    rerun of a study (another seed's page, a cut run) reuses it and any change evaluates anew."""
+
+    ck = Path(path).stat()
+    stamp = {"ckpt": [str(path), ck.st_size, ck.st_mtime_ns], "specs": [[s, _mtime(s)] for s in specs],
+             "subjects": sorted(subjects) if subjects else None, "allow": bool(allow)}
+    key = hashlib.sha256(json.dumps(stamp, sort_keys=True).encode()).hexdigest()[:16]
+    return Path(path).parent / f"eval-{key}.json"
+
+
+def _mtime(spec: str) -> list | None:
+    """A test spec's state: (path, inode, mtime) of every committed shard it names (a rewritten
+    shard is a new file or directory renamed into place, cache/FORMAT.md); None for a glob."""
+
+    if not Path(spec).exists():
+        return None
+    return [[str(p), p.stat().st_ino, p.stat().st_mtime_ns] for p in list_shards(spec)]
+
+
+def _plain(x):
+    """numpy values -> JSON (an evaluation's per-joint arrays and numpy scalars)."""
+    return x.tolist() if hasattr(x, "tolist") else str(x)
 
 
 BUDGET_EPOCHS_WHY = ("2, what the hour of `make experiments` on 2 cores leaves for this study's lifters after the "
@@ -212,8 +267,9 @@ class Lifter:
 def schedule_note(ctx: "StudyContext", schedule: Schedule) -> str:
     """What every training study says about its training budget."""
     text = (f"Training ({ctx.size} size): {schedule.epochs} epochs, batch {schedule.batch_size}, a window every "
-            f"{schedule.stride} frames, learning rate {schedule.lr:g} x {schedule.lr_decay:g} per epoch, seed "
-            f"{ctx.seed}; the checkpoint kept is the one with the lowest MPJPE on S8 (validated every "
+            f"{schedule.stride} frames, learning rate {schedule.lr:g} x {schedule.lr_decay:g} per epoch, "
+            f"{'seeds ' + ', '.join(map(str, ctx.all_seeds)) if len(ctx.all_seeds) > 1 else 'seed ' + str(ctx.seed)}"
+            f"; the checkpoint kept is the one with the lowest MPJPE on S8 (validated every "
             f"{schedule.val_every} epoch(s)); no number was chosen on S9/S11." +
             (f" Epochs: {schedule.chosen}" if schedule.chosen else ""))
     if ctx.size == "small":

@@ -63,10 +63,10 @@ def data_description(ctx, cfg: Config) -> dict:
             "time transforms": ", ".join(TRANSFORM_LABELS[t] for t in cfg.transforms) + " of the S9/S11 test shards"}
 
 
-def transformed_tests(ctx, main: Path, names) -> dict[str, list[str]]:
-    """Test shards of S9/S11 re-timed by each transform (written once under derived/)."""
+def transformed_tests(ctx, main: Path, names, subjects=TEST_SUBJECTS) -> dict[str, list[str]]:
+    """Test shards of `subjects` (S9/S11) re-timed by each transform (written once under derived/)."""
 
-    src = [i.path for i in resolve_shards(str(main), subjects=list(TEST_SUBJECTS))]
+    src = [i.path for i in resolve_shards(str(main), subjects=list(subjects))]
     out = {}
     for name in names:
         root = ctx.work / "derived" / f"h36m_test_{name}"

@@ -23,7 +23,8 @@ def tiny_config() -> cross_input.Config:
     # Two lifters (xy, xycd) of a few seconds per epoch, so that a worker can be killed mid-training.
     return cross_input.Config((Lifter("simple_baseline", "small", (("dropout", 0.0),)),),
                               Schedule(epochs=6, batch_size=64, stride=1, val_every=1),
-                              caches.DataSize(actions=("Directions 1",), workers=1), ("xy", "xycd"))
+                              caches.DataSize(actions=("Directions 1",), workers=1), ("xy", "xycd"),
+                              held_out=False, transforms=())
 
 
 def page(out: Path, work: Path) -> tuple[dict, str]:
