@@ -14,7 +14,7 @@ from . import caches, cross_input, seeds
 from .common import StudyResult, delta_pct, md_table
 from .context import Lifter, Schedule, schedule_note, summary_metrics
 from .paper import NA
-from .seeds import collect, fmt_delta_spread, fmt_spread, per_seed, to_json
+from .seeds import collect, deltas_per_seed, fmt_delta_spread, fmt_spread, to_json
 
 SEEDED = True   # --seeds: every table is mean ± std over the seeds
 TITLE = "Box rescaling ablation (paper Tables 4 and 8)"
@@ -70,10 +70,7 @@ def run(ctx, cfg: Config) -> StudyResult:
                       "input. Training cues SIMULATED from H36M mocap (S1 S5 S6 S7; best epoch on S8). Δ% = off "
                       "against on for the same lifter and input (positive = rescaling helps). "
                       + seeds.note(ctx))
-    runs = per_seed(ctx, lambda c: measure(c, cfg))
-    first = runs[ctx.all_seeds[0]]
-    keys, columns = first["keys"], first["columns"]
-    deltas = {s: deltas_off_vs_on(r["results"], keys, columns) for s, r in runs.items()}
+    runs, keys, columns, deltas = deltas_per_seed(ctx, lambda c: measure(c, cfg), deltas_off_vs_on)
     mp = collect({s: {lab: {t: m["mpjpe"] for t, m in r["results"][lab].items()} for lab in keys}
                   for s, r in runs.items()})
     dsp = collect(deltas)
@@ -90,7 +87,7 @@ def run(ctx, cfg: Config) -> StudyResult:
     res.add("All metrics" + (f" (seed {ctx.all_seeds[0]})" if len(runs) > 1 else ""),
             md_table(["Variant", "Test set", "MPJPE", "P-MPJPE", "PCK@150", "AUC"],
                      [[lab, t, m["mpjpe"], m["p_mpjpe"], m["pck"], m["auc"]] for lab in keys
-                      for t in columns for m in [first["results"][lab][t]]], numeric_from=2))
+                      for t in columns for m in [runs[ctx.all_seeds[0]]["results"][lab][t]]], numeric_from=2))
     res.add("Test sets", "\n".join(f"- **{t}**: {caches.TEST_SET_NOTES[t]}" for t in columns))
     res.add("Reading", _reading(dsp, keys))
     res.add("Training", schedule_note(ctx, cfg.schedule))

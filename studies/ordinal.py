@@ -15,7 +15,7 @@ from . import caches, seeds
 from .common import StudyResult, delta_pct, md_table
 from .context import BUDGET_EPOCHS_WHY, Lifter, Schedule, schedule_note, summary_metrics, train_config
 from .paper import NA
-from .seeds import Spread, collect, fmt_delta_spread, fmt_spread, per_seed, spread, to_json, verdict
+from .seeds import Spread, collect, deltas_per_seed, fmt_delta_spread, fmt_spread, spread, to_json, verdict
 
 SEEDED = True   # --seeds: every table is mean ± std over the seeds
 TITLE = "ORACLE ordinal depth, 1 / 10 / 25 cm bins, with and without perspective augmentation (paper Tables 10, 11)"
@@ -88,10 +88,7 @@ def run(ctx, cfg: Config) -> StudyResult:
                       "from H36M mocap (S1 S5 S6 S7; best epoch on S8); perspective augmentation adds virtual cameras "
                       "around the training motion. Δ% against xy with the same augmentation. "
                       + seeds.note(ctx))
-    runs = per_seed(ctx, lambda c: measure(c, cfg))
-    first = runs[ctx.all_seeds[0]]
-    keys, columns = first["keys"], first["columns"]
-    deltas = {s: deltas_vs_xy(r["results"], keys, columns) for s, r in runs.items()}
+    runs, keys, columns, deltas = deltas_per_seed(ctx, lambda c: measure(c, cfg), deltas_vs_xy)
     metrics = collect({s: r["results"] for s, r in runs.items()})
     dsp = collect(deltas)
     for t, table in (("ID", caches.ID), ("cross-dataset (SYNTHETIC views)", caches.OOD_VIEWS)):

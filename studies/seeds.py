@@ -102,6 +102,16 @@ def per_seed(ctx, measure: Callable[[Any], Any]) -> dict[int, Any]:
     return {s: measure(ctx.for_seed(s)) for s in ctx.all_seeds}
 
 
+def deltas_per_seed(ctx, measure: Callable[[Any], dict], deltas_of: Callable[[dict, dict, list], dict]
+                    ) -> tuple[dict[int, dict], dict, list, dict[int, dict]]:
+    """`measure` once per seed, then each seed's Δ% table: (runs by seed, the row keys and test
+    columns of the first seed, {seed: deltas_of(results, keys, columns)})."""
+    runs = per_seed(ctx, measure)
+    first = runs[ctx.all_seeds[0]]
+    keys, columns = first["keys"], first["columns"]
+    return runs, keys, columns, {s: deltas_of(r["results"], keys, columns) for s, r in runs.items()}
+
+
 def collect(per: Mapping[int, Any]) -> Any:
     """Per-seed nested dicts of numbers -> the same nesting of Spreads (keys of the first seed;
     a key missing in another seed, or None there, is a missing value)."""
