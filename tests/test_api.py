@@ -26,7 +26,11 @@ def test_import_auglift_from_elsewhere_is_light(tmp_path):
 
 
 def test_installed_distribution_claims_only_the_auglift_name():
-    files = importlib.metadata.files("auglift") or []
+    # The installed distribution (site-packages), not the build's auglift.egg-info in the checkout.
+    site_dirs = [p for p in sys.path if p.endswith("site-packages")]
+    dists = list(importlib.metadata.distributions(name="auglift", path=site_dirs))
+    assert len(dists) == 1, f"auglift installed {len(dists)} times in {site_dirs}"
+    files = dists[0].files or []
     tops = {f.parts[0] for f in files
             if f.parts[0] != ".." and not f.parts[0].endswith((".dist-info", ".pth"))
             and not f.parts[0].startswith(("__editable__", "__pycache__"))}
