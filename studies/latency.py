@@ -176,7 +176,7 @@ def run(ctx, cfg: Config) -> StudyResult:
                       "gives the paper's own per-frame GPU time of the same stage, with its model (HRNet-W48 and "
                       "MotionBERT are not our detector and lifters; Depth Anything v2 Small is our depth "
                       "architecture); ours are CPU times.")
-    rows, data = [], {"threads": torch.get_num_threads(), "device": cfg.device}
+    rows, data = [], {"threads": torch.get_num_threads(), "device": cfg.device, "load_avg_1min_before": load_avg()}
     try:
         det = time_detector(ctx, cfg)
         data["detector"] = det
@@ -210,11 +210,12 @@ def run(ctx, cfg: Config) -> StudyResult:
                 "input from 2 to 4 channels costs next to nothing; the depth model dominates, as the paper says "
                 "qualitatively. On a GPU the depth model is far cheaper; these are CPU numbers. "
                 + paper_share())
-    load = load_avg()
+    load, before = load_avg(), data["load_avg_1min_before"]
     data["load_avg_1min_after"] = load
     note = (f"Timed with torch using {data['threads']} threads on {os.cpu_count()} CPUs; 1-minute load average "
-            f"{load} at the end.")
-    if load is not None and load > 0.5 * (os.cpu_count() or 1):
+            f"{before} before the run (other processes) and {load} at its end (this run's threads included).")
+    # Only the load before the run says whether other processes competed: at the end it counts this run.
+    if before is not None and before > 0.5 * (os.cpu_count() or 1):
         note += (" Other processes were competing for the CPU during this run, so these times are upper bounds; "
                  "rerun `auglift study run latency` on an idle machine for clean numbers.")
     res.add("Conditions", note)
