@@ -49,10 +49,6 @@ class SequenceJob:
         return None
 
 
-def _key(*parts: str) -> str:
-    return key_for(*parts)
-
-
 # ---------------------------------------------------------------------------------- adapters
 def adapter_jobs(dataset: str, root: str | Path, split: str | None = None,
                  subjects: list[str] | None = None) -> list[SequenceJob]:
@@ -67,7 +63,7 @@ def adapter_jobs(dataset: str, root: str | Path, split: str | None = None,
 
 def ref_job(adapter: DatasetAdapter, ref: SequenceRef) -> SequenceJob:
     """The job of one sequence of `adapter`, loaded later on the worker."""
-    return SequenceJob(_key(ref.dataset, ref.subject, ref.action, ref.camera), ref.dataset, str(ref.subject),
+    return SequenceJob(key_for(ref.dataset, ref.subject, ref.action, ref.camera), ref.dataset, str(ref.subject),
                        str(ref.action), str(ref.camera), n_frames=adapter.n_frames(ref),
                        adapter=(ref.dataset, str(adapter.given_root), ref))
 
