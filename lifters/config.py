@@ -25,6 +25,8 @@ import yaml
 from auglift.core.codec import CHANNEL_SETS, DEPTH_MODES, CodecConfig
 from auglift.core.config_io import check_fields, read_yaml_mapping, with_overrides
 
+from .shard_memo import DEFAULT_BUDGET_MB
+
 # Kept here (not imported from lifters.distributed) so that reading a config never imports torch.
 PRECISIONS = ("fp32", "bf16", "fp16")
 DDP_SPLITS = ("batch", "shards")
@@ -52,6 +54,7 @@ class DataSection:
     open_shards: int = 4                                      # shards interleaved at a time
     chunk_frames: int = 1024                                  # rows read from a shard at once
     num_workers: int = 0                                      # DataLoader worker processes
+    memo_mb: float = DEFAULT_BUDGET_MB                        # checked shard arrays kept per process (shard_memo)
     prefetch: int = 4                                         # batches in flight per worker
     ddp_split: str = "batch"                                  # torchrun ranks: batch | shards (distributed.py)
 
@@ -149,6 +152,8 @@ def validate(cfg: TrainConfig, where: str = "config") -> None:
         problems.append(f"num_threads must be >= 1 or null, got {cfg.num_threads}")
     if d.num_workers < 0:
         problems.append(f"data.num_workers must be >= 0, got {d.num_workers}")
+    if d.memo_mb < 0:
+        problems.append(f"data.memo_mb must be >= 0, got {d.memo_mb}")
     for name in ("train", "val"):
         value = getattr(d, name)
         if isinstance(value, str):

@@ -1,4 +1,4 @@
-"""Streaming windows of cached cues for the lifters, never holding a dataset in memory.
+"""Streaming windows of cached cues for the lifters, holding at most a bounded memo in memory.
 
 A `WindowDataset` walks a list of shards and yields, per window of frames,
 
@@ -19,6 +19,10 @@ epoch from the seed, `open_shards` shards are interleaved at random, and windows
 bounded shuffle buffer (at most `shuffle_buffer` windows and `max_buffer_mb` MiB). Shards are
 split across DataLoader workers and distributed ranks: after the epoch's permutation, split
 `rank * num_workers + worker` takes every (world_size * num_workers)-th shard.
+
+Shards that fit `memo_mb` are read whole once per process and kept (`shard_memo`: checked bytes
+only, re-read when the shard is replaced), so later epochs and trainings read no file; the
+windows, and so the trained weights, are the same with any budget.
 """
 from __future__ import annotations
 
@@ -39,6 +43,8 @@ from auglift.cache.reader import edge_rows
 from auglift.cache.store import is_shard_path
 from auglift.core.codec import CodecConfig, CueCodec, ordinal_depth
 from auglift.core.skeleton import flip_pairs
+
+from .shard_memo import DEFAULT_BUDGET_MB, MEMO, shard_token
 
 PREDICTS = ("center", "all")
 
@@ -69,9 +75,7 @@ class ShardInfo:
         """The shard's description, read once per process: memoised by (path, inode, mtime), since
         a committed shard is never changed in place (cache/FORMAT.md: a rewrite is a new file or
         directory renamed into place), so a replaced shard is read anew."""
-        st = os.stat(path)
-        meta = Path(path) / "zarr.json"   # a Zarr group's attributes live here, not in the directory entry
-        memo = (os.path.abspath(path), st.st_ino, st.st_mtime_ns, meta.stat().st_mtime_ns if meta.exists() else None)
+        memo = shard_token(path)
         if memo not in _INFO_MEMO:
             _INFO_MEMO[memo] = cls._read(path)
         return _INFO_MEMO[memo]
@@ -318,16 +322,17 @@ def _encode_windows(block: dict[str, np.ndarray], sel: np.ndarray, raw: dict[str
 
 def _shard_blocks(info: ShardInfo, index: int, spec: WindowSpec, codec: CueCodec, names: list[str],
                   with_target: bool, flip: float, rng: np.random.Generator,
-                  chunk_frames: int) -> Iterator[dict[str, np.ndarray]]:
+                  chunk_frames: int, memo_mb: float) -> Iterator[dict[str, np.ndarray]]:
     """Windows of one shard in blocks (dicts of arrays with a leading window axis)."""
     n = info.n_frames
     anchors = spec.anchors(n)
     per_block = max(1, -(-chunk_frames // spec.stride))
-    with open_shard(info.path) as shard:
+    read = list(dict.fromkeys([*names, "frame_index"]))
+    with MEMO.source(info.path, read, memo_mb) as shard:
         for b in range(0, len(anchors), per_block):
             rows_in, rows_out, valid = spec.rows(anchors[b : b + per_block], n)
             lo, hi = int(rows_in.min()), int(rows_in.max()) + 1
-            raw = shard.read_all([*names, "frame_index"], lo, hi)
+            raw = shard.read_all(read, lo, hi)
             frame_index = raw.pop("frame_index") if "frame_index" not in names else raw["frame_index"]
             if ordinal_name(codec) in raw:
                 raw["ordinal"] = raw.pop(ordinal_name(codec))
@@ -416,7 +421,8 @@ class WindowDataset(IterableDataset):
                  shuffle: bool = False, flip: float = 0.0, with_target: bool = True,
                  batch_size: int | None = None, drop_last: bool = False, seed: int = 0,
                  shuffle_buffer: int = 65536, max_buffer_mb: float = 256.0, open_shards: int = 4,
-                 chunk_frames: int = 1024, rank: int = 0, world_size: int = 1):
+                 chunk_frames: int = 1024, rank: int = 0, world_size: int = 1,
+                 memo_mb: float = DEFAULT_BUDGET_MB):
         super().__init__()
         if not shards:
             raise ValueError("WindowDataset needs at least one shard")
@@ -432,6 +438,7 @@ class WindowDataset(IterableDataset):
         self.batch_size, self.drop_last, self.seed = batch_size, drop_last, int(seed)
         self.shuffle_buffer, self.max_buffer_mb = int(shuffle_buffer), float(max_buffer_mb)
         self.open_shards, self.chunk_frames = max(1, int(open_shards)), int(chunk_frames)
+        self.memo_mb = float(memo_mb)
         self.rank, self.world_size = int(rank), int(world_size)
         self.epoch = 0
         k = {i.num_keypoints for i in self.shards}
@@ -490,7 +497,7 @@ class WindowDataset(IterableDataset):
         info = self.shards[index]
         names = needed_arrays(self.codec, self.with_target, info.arrays)
         return _shard_blocks(info, index, self.window, self.codec, names, self.with_target,
-                             self.flip, rng, self.chunk_frames)
+                             self.flip, rng, self.chunk_frames, self.memo_mb)
 
     def _ordered(self, mine: list[int], rng) -> Iterator[dict[str, np.ndarray]]:
         for index in mine:

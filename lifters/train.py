@@ -86,7 +86,7 @@ def _resumed_config(cfg: TrainConfig, ckpt: dict, resume) -> TrainConfig:
     output, device, precision and loader settings may change."""
     saved = config_from_dict(ckpt["config"], where=f"{resume}: config")
     saved.optim.epochs, saved.out, saved.device = cfg.optim.epochs, cfg.out, cfg.device
-    saved.num_threads, saved.data.num_workers = cfg.num_threads, cfg.data.num_workers
+    saved.num_threads, saved.data.num_workers, saved.data.memo_mb = cfg.num_threads, cfg.data.num_workers, cfg.data.memo_mb
     saved.optim.max_steps = cfg.optim.max_steps
     d_run = cfg.data
     saved.precision, saved.data.ddp_split, saved.data.prefetch = cfg.precision, d_run.ddp_split, d_run.prefetch
@@ -122,7 +122,7 @@ def _window_loader(cfg: TrainConfig, model, codec, infos: list[ShardInfo], rt: R
                             flip=0.5 if d.flip else 0.0, batch_size=rt.loader_batch(cfg.optim.batch_size),
                             drop_last=True, seed=cfg.seed, shuffle_buffer=d.shuffle_buffer,
                             max_buffer_mb=d.max_buffer_mb, open_shards=d.open_shards, chunk_frames=d.chunk_frames,
-                            rank=rank, world_size=world)
+                            rank=rank, world_size=world, memo_mb=d.memo_mb)
     # Pinned host memory lets batches copy to the GPU asynchronously (non_blocking below); workers
     # keep `prefetch` batches each in flight so the GPU is not waiting on shard reads.
     extra = {"prefetch_factor": d.prefetch} if d.num_workers else {}

@@ -315,6 +315,7 @@ def _comparable(d: dict) -> dict:
     d.pop("device", None)
     d.pop("out", None)
     d.get("data", {}).pop("num_workers", None)
+    d.get("data", {}).pop("memo_mb", None)   # a memory budget: the same windows with any value
     return d
 
 
