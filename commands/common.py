@@ -16,6 +16,26 @@ data_root_option = click.option(
     show_default="$AUGLIFT_DATA or ../shared/data beside the repository", help="Directory holding the datasets.")
 
 
+def mocap_options(out_help: str, actions_help: str):
+    """The options that choose what a command makes shards of from a mocap corpus (simulate, cache
+    build-gt): --dataset, --data-root, --out, --subjects, --split, --actions, in that order."""
+    options = [
+        click.option("--dataset", default="h36m", show_default=True, help="Mocap corpus (a pipeline.sources adapter)."),
+        data_root_option,
+        click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help=out_help),
+        click.option("--subjects", help="Comma-separated subjects, e.g. S1,S5 (default: all)."),
+        click.option("--split", type=click.Choice(["train", "test"]), help="Only the subjects of this split."),
+        click.option("--actions", help=actions_help),
+    ]
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 def one_line(e: BaseException) -> str:
     """A user-facing message for an error: the file and the problem, without a traceback."""
     text = str(e).strip()

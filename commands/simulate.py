@@ -5,19 +5,15 @@ from pathlib import Path
 
 import click
 
-from auglift.commands.common import data_root_option, one_line, split_list
+from auglift.commands.common import mocap_options, one_line, split_list
 from auglift.core.config_io import with_overrides
 from auglift.pipeline.simulate import SimulateConfig, simulate_dataset
 from auglift.pipeline.simulate import load_config as load_simulate_config
 
 
 @click.command("simulate")
-@click.option("--dataset", default="h36m", show_default=True, help="Mocap corpus (a pipeline.sources adapter).")
-@data_root_option
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Cache root for the shards.")
-@click.option("--subjects", help="Comma-separated subjects, e.g. S1,S5 (default: all).")
-@click.option("--split", type=click.Choice(["train", "test"]), help="Only the subjects of this split.")
-@click.option("--actions", help="Comma-separated action name globs, e.g. 'Walking*,Eating' (default: all).")
+@mocap_options(out_help="Cache root for the shards.",
+               actions_help="Comma-separated action name globs, e.g. 'Walking*,Eating' (default: all).")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="YAML file of SimulateConfig fields (see pipeline/simulate/config.py).")
 @click.option("--virtual-views", type=click.IntRange(min=0), help="Virtual cameras per sequence (overrides the config).")
