@@ -3,7 +3,7 @@
 The repository root is this package (pyproject maps `auglift` to it): `auglift.cache` (shards,
 at the bottom), `auglift.core` (skeleton, camera, cue codec, config I/O), `auglift.pipeline`
 (detect + depth -> shards), `auglift.lifters` (train, evaluate, predict), `auglift.studies` (the
-paper's studies) and `auglift.cli` (the `auglift` command).
+paper's studies), `auglift.cli` (the `auglift` command) and `auglift.commands` (its commands).
 
 For a notebook, three calls (imported on first use, so `import auglift` stays light):
 
