@@ -63,9 +63,10 @@ def study_run(names, size, seed, seeds, overrides, sitting_minutes, data_root, o
     try:
         many = parse_seeds(seeds) if seeds is not None else ()
         if workers or scheduler or gpus or part or prepare:
-            if many or size == "medium" or overrides:
-                raise ValueError("--seeds, --set and --size medium run in this process only (no --workers, --scheduler, "
+            if size == "medium" or overrides:
+                raise ValueError("--set and --size medium run in this process only (no --workers, --scheduler, "
                                  "--gpus, --part or --prepare)")
+            common["seeds"] = many
             status = _study_grid(names, size, seed, common, workers, gpus, scheduler, part, prepare, dashboard)
         else:
             status = run_all(size, seed, only=names, seeds=many, sitting_minutes=sitting_minutes,

@@ -118,14 +118,17 @@ def run_trainings(client, trainings: list[Training], ctx_fields: dict, resources
 def run_grid(names: Sequence[str], size: str = "small", seed: int = 0, data_root: str | Path = "../shared/data",
              out: str | Path = "results", work: str | Path = "runs/experiments", *, client=None,
              part: tuple[int, int] | None = None, device: str | None = None, gpus: bool = False,
-             configs: dict | None = None, prepare_only: bool = False,
+             configs: dict | None = None, prepare_only: bool = False, seeds: Sequence[int] = (),
              log: Callable[[str], None] = print) -> dict[str, Any]:
     """Plan, train (as tasks on `client`, or this process's `part`), assemble (see the module
-    docstring). Returns {"status": {study: "ok" | "FAILED: ..." | "waiting ..."}, "trainings": [records]}."""
+    docstring). `seeds`: every seed's trainings are tasks, and the pages give mean ± std over them
+    (the caches are simulated once, with the first seed, as `--seeds` does in one process).
+    Returns {"status": {study: "ok" | "FAILED: ..." | "waiting ..."}, "trainings": [records]}."""
     if client is None and part is None and not prepare_only:
         raise ValueError("run_grid needs a Dask client or a part (i, N)")
-    ctx_fields = dict(size=size, seed=int(seed), data_root=str(data_root), work=str(work), out=str(out),
-                      device=device)
+    seeds = tuple(int(s) for s in seeds)
+    ctx_fields = dict(size=size, seed=seeds[0] if seeds else int(seed), data_root=str(data_root), work=str(work),
+                      out=str(out), device=device, seeds=seeds)
     trainings = plan(names, ctx_fields, configs, log)
     log(f"grid: {len(trainings)} trainings for {', '.join(names)}")
     if prepare_only:

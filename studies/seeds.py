@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
+from .common import PlanComplete
+
 NOISE_FACTOR = 2.0      # a difference under NOISE_FACTOR x its spread is "within noise"
 
 
@@ -98,7 +100,15 @@ def note(ctx) -> str:
 
 
 def per_seed(ctx, measure: Callable[[Any], Any]) -> dict[int, Any]:
-    """{seed: measure(context training with that seed)} over the context's seeds."""
+    """{seed: measure(context training with that seed)} over the context's seeds. A planning pass
+    (studies/grid.py) records every seed's trainings, not only the first seed's, and then ends."""
+    if ctx.planning:
+        for s in ctx.all_seeds:
+            try:
+                measure(ctx.for_seed(s))
+            except PlanComplete:
+                pass
+        raise PlanComplete()
     return {s: measure(ctx.for_seed(s)) for s in ctx.all_seeds}
 
 

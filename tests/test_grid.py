@@ -158,3 +158,27 @@ def test_cli_study_grid_options(tmp_path):
         assert option in helptext
     train_help = CliRunner().invoke(main, ["train", "--help"]).output
     assert "--precision" in train_help and "--ddp-split" in train_help
+
+
+def test_seeds_in_a_grid_train_every_seed_and_assemble_the_seeds_page(sequential, shared_data, tmp_path):
+    work = tmp_path / "work"
+    shutil.copytree(sequential / "work" / "cache", work / "cache")
+    fields = dict(size="small", seed=0, data_root=str(shared_data), work=str(work), out=str(tmp_path / "o"),
+                  device=None, seeds=(0, 1))
+    trainings = plan(["cross_input"], fields, {"cross_input": tiny_config()}, log=lambda s: None)
+    assert sorted((t.config.seed, t.config.codec.channels) for t in trainings) == [
+        (0, "xy"), (0, "xycd"), (1, "xy"), (1, "xycd")]                  # both seeds planned, not the first only
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        grid = run_grid(["cross_input"], "small", 0, shared_data, tmp_path / "grid", work, part=(0, 1), seeds=(0, 1),
+                        configs={"cross_input": tiny_config()}, log=lambda s: None)
+        # the same page from one process that may not train: every training the page needs was done
+        run_study("cross_input", "small", 0, shared_data, tmp_path / "one", work, log=lambda s: None,
+                  config=tiny_config(), seeds=(0, 1), may_train=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert grid["status"] == {"cross_input": "ok"} and len(grid["trainings"]) == 4
+    data, md = page(tmp_path / "grid", work)
+    assert (data, md) == page(tmp_path / "one", work)
+    assert "mean ± std over seeds 0, 1" in md
