@@ -62,7 +62,11 @@ class ShardMemo:
         if entry is None:
             return None
         token, arrays = entry
-        if token != shard_token(path) or any(n not in arrays for n in names):
+        try:
+            now = shard_token(path)
+        except OSError:   # gone: open_shard below names the file and the problem
+            now = None
+        if token != now or any(n not in arrays for n in names):
             self._drop(path)   # replaced on disk, or read for another codec: read again
             return None
         self.entries.move_to_end(path)
@@ -88,8 +92,8 @@ class ShardMemo:
         if arrays is not None:
             yield _InMemory(arrays)
             return
-        token = shard_token(path) if budget > 0 else None
-        with open_shard(path) as shard:
+        with open_shard(path) as shard:   # first: a missing or damaged shard fails here, named
+            token = shard_token(path) if budget > 0 else None
             size = sum(int(np.prod(shard.shape(n))) * shard.dtype(n).itemsize for n in names)
             if token is None or size > budget:
                 yield shard

@@ -114,7 +114,7 @@ def _restore(ckpt: dict | None, optimizer, scheduler, rt: Runtime, best_metric: 
     return progress
 
 
-def _window_loader(cfg: TrainConfig, model, codec, infos: list[ShardInfo], rt: Runtime, device):
+def _window_loader(cfg: TrainConfig, model, codec, infos: list[ShardInfo], rt: Runtime):
     """(dataset, DataLoader) of shuffled, flip-augmented training windows for this rank."""
     d = cfg.data
     rank, world = rt.dataset_rank()
@@ -127,7 +127,7 @@ def _window_loader(cfg: TrainConfig, model, codec, infos: list[ShardInfo], rt: R
     # keep `prefetch` batches each in flight so the GPU is not waiting on shard reads.
     extra = {"prefetch_factor": d.prefetch} if d.num_workers else {}
     loader = DataLoader(dataset, batch_size=None, num_workers=d.num_workers,
-                        pin_memory=device.type == "cuda", **extra)
+                        pin_memory=rt.device.type == "cuda", **extra)
     return dataset, loader
 
 
@@ -289,7 +289,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     pr = _restore(ckpt, optimizer, scheduler, rt, "val_mpjpe_mm" if val_infos else "train_loss_mm")
     if rt.rank:  # dropout masks differ per rank; rank 0 keeps the one-process random stream
         torch.manual_seed(cfg.seed * 1009 + rt.rank)
-    dataset, loader = _window_loader(cfg, model, codec, train_infos, rt, rt.device)
+    dataset, loader = _window_loader(cfg, model, codec, train_infos, rt)
     steps_per_epoch = _steps_per_epoch(dataset, cfg, rt)
     out = Path(cfg.out)
     log = log if rt.is_main else _silent

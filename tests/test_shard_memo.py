@@ -2,6 +2,8 @@
 replaced shard is read again, a shard over the budget streams."""
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -105,3 +107,12 @@ def test_least_recently_used_shards_leave_first(tmp_path):
 def _arrays_of(info):
     with open_shard(info.path) as s:
         return s.read_all(["keypoints_2d", "confidence", "depth", "joints_3d_cam", "frame_index"])
+
+
+def test_a_shard_deleted_after_it_was_memoised_fails_naming_it(tmp_path):
+    path = make_shard(tmp_path, 40, seed=0)
+    infos = resolve_shards(tmp_path)
+    epoch_batches(infos, 0, memo_mb=64)
+    shutil.rmtree(path)
+    with pytest.raises(FileNotFoundError, match=f"{path}: no such shard"):
+        epoch_batches(infos, 0, memo_mb=64)
