@@ -158,6 +158,7 @@ bench:
 	$(BIN)/python bench/bench_stream.py --cache $(BENCH_CACHE)
 	$(BIN)/python bench/bench_simulate.py --data-root $(DATA)
 	$(BIN)/python bench/bench_train.py
+	$(BIN)/python bench/bench_vp3d_step.py
 	$(BIN)/python bench/bench_depth.py
 	$(BIN)/python bench/gpu_check.py $(if $(GPU),,--tiny)   # GPU=1 on a GPU machine: the real sizes
 

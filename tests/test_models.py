@@ -15,6 +15,7 @@ from auglift.core.camera import project, world_to_camera
 from auglift.core.skeleton import H36M32_TO_17
 from auglift.lifters.metrics import mpjpe_loss
 from auglift.lifters.models import MODELS, PRESETS, build_config, build_model, count_parameters
+from auglift.lifters.models.videopose3d import strided_conv
 
 FIRST_LAYER = {
     "simple_baseline": {"input.weight"},
@@ -198,3 +199,14 @@ def test_registry_errors_and_config_round_trip():
     x = torch.randn(2, model.receptive_field, 17, 3)
     with torch.no_grad():
         torch.testing.assert_close(again(x), model(x))
+
+
+@pytest.mark.parametrize("width,frames", [(1, 4), (3, 9), (5, 5)])
+def test_strided_conv_equals_conv1d_with_stride_equal_to_width(width, frames):
+    """VideoPose3D's optimised-training convolution (a matrix product over groups of `width`
+    frames) computes what conv1d with stride = filter width does."""
+    torch.manual_seed(0)
+    h = torch.randn(3, 7, frames)
+    weight = torch.randn(11, 7, width)
+    torch.testing.assert_close(strided_conv(h, weight), torch.nn.functional.conv1d(h, weight, stride=width),
+                               rtol=1e-5, atol=1e-5)
