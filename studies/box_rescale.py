@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import caches, cross_input, seeds
-from .common import StudyResult, delta_pct, md_table
+from .common import StudyResult, deltas_against, md_table
 from .context import Lifter, Schedule, schedule_note, summary_metrics
 from .paper import NA
 from .seeds import collect, deltas_per_seed, fmt_delta_spread, fmt_spread, to_json
@@ -56,12 +56,9 @@ def measure(ctx, cfg: Config) -> dict:
 
 def deltas_off_vs_on(results: dict, keys: dict, columns: list[str]) -> dict:
     """{label: {column: Δ% of the "off" row against its "on" pair}} (None on the "on" rows)."""
-    deltas = {}
-    for label, (lifter, ch, on) in keys.items():
-        pair = next(lab for lab, k in keys.items() if k == (lifter, ch, True))
-        deltas[label] = {t: None if on else delta_pct(results[pair][t]["mpjpe"], results[label][t]["mpjpe"])
-                         for t in columns}
-    return deltas
+    pair_on = {k[:2]: lab for lab, k in keys.items() if k[2]}
+    return deltas_against(results, columns, {lab: None if on else pair_on[(lifter, ch)]
+                                             for lab, (lifter, ch, on) in keys.items()})
 
 
 def run(ctx, cfg: Config) -> StudyResult:

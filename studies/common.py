@@ -154,6 +154,14 @@ def delta_pct(base: float, value: float) -> float:
     return 100.0 * (value - base) / base
 
 
+def deltas_against(results: dict, columns, base_of: dict) -> dict:
+    """{row: {column: Δ% MPJPE of the row against its base row}}; None on rows that are their own
+    base or have none (`base_of`: {row: base row or None}; `results`: {row: {column: {"mpjpe": mm}}})."""
+    return {row: {t: None if base in (None, row) else delta_pct(results[base][t]["mpjpe"], results[row][t]["mpjpe"])
+                  for t in columns}
+            for row, base in base_of.items()}
+
+
 def fmt(x: Any, digits: int = 1) -> str:
     """A table cell: numbers rounded, missing values as an en dash."""
     if x is None:

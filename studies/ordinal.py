@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import caches, seeds
-from .common import StudyResult, delta_pct, md_table
+from .common import StudyResult, deltas_against, md_table
 from .context import BUDGET_EPOCHS_WHY, Lifter, Schedule, schedule_note, summary_metrics, train_config
 from .paper import NA
 from .seeds import Spread, collect, deltas_per_seed, fmt_delta_spread, fmt_spread, spread, to_json, verdict
@@ -73,12 +73,8 @@ def measure(ctx, cfg: Config) -> dict:
 
 def deltas_vs_xy(results: dict, keys: dict, columns) -> dict:
     """{row: {column: Δ% against xy with the same augmentation}} (None on the xy rows)."""
-    deltas = {}
-    for row, (label, augmented, _) in keys.items():
-        base = next(r for r, k in keys.items() if k[:2] == ("xy", augmented))
-        deltas[row] = {t: delta_pct(results[base][t]["mpjpe"], results[row][t]["mpjpe"]) if row != base else None
-                       for t in columns}
-    return deltas
+    xy_row = {augmented: r for r, (label, augmented, _) in keys.items() if label == "xy"}
+    return deltas_against(results, columns, {r: xy_row[augmented] for r, (_, augmented, _) in keys.items()})
 
 
 def run(ctx, cfg: Config) -> StudyResult:
