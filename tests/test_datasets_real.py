@@ -1,7 +1,9 @@
 """Dataset adapters on the real data in shared/data (Human3.6M 10 fps copy, 3DHP / H36M samples)."""
 from __future__ import annotations
 
+import os
 import re
+import shutil
 
 import h5py
 import numpy as np
@@ -143,3 +145,32 @@ def test_datasets_command_lists_every_adapter(shared_data):
     for name in ("3dhp", "3dpw", "fit3d", "custom"):
         assert any(re.match(rf"{name}\s+missing\s", ln) for ln in lines), name
     assert "train: S1 S5 S6 S7 S8" in result.output and "test: s10 s11" in result.output
+
+
+def test_raw_frame_adapters_read_each_file_header_once(shared_data, tmp_path, monkeypatch):
+    """Listing, sizing and loading every sample reads each annotation file once (not once per
+    sample); sizing and loading a video read its header once; a replaced file is read again."""
+    from auglift.pipeline.sources import raw_frames
+
+    raw_frames._sample_arrays_version.cache_clear()
+    raw_frames._probe_version.cache_clear()
+    opened, probed = [], []
+    real_load, real_probe = np.load, raw_frames.probe_video
+    monkeypatch.setattr(raw_frames.np, "load", lambda path, **kw: opened.append(str(path)) or real_load(path, **kw))
+    monkeypatch.setattr(raw_frames, "probe_video", lambda path: probed.append(path) or real_probe(path))
+    root = shutil.copytree(shared_data / "samples", tmp_path / "samples")
+    samples = get_dataset("samples", root)
+    refs = samples.list_sequences()
+    seqs = [samples.load(ref) for ref in refs]
+    assert len(refs) > len(set(opened)) == len(opened) == 3
+    assert all(s.joints_3d_cam.shape == (1, 17, 3) for s in seqs)
+    npz = root / refs[0].source.split(":")[0]
+    os.utime(npz, ns=(npz.stat().st_atime_ns, npz.stat().st_mtime_ns + 10**9))   # replaced: a new version
+    again = samples.load(refs[0])
+    assert opened[-1] == str(npz) and len(opened) == 4
+    np.testing.assert_array_equal(again.joints_3d_cam, seqs[0].joints_3d_cam)
+    videos = get_dataset("videos", shared_data)
+    vrefs = videos.list_sequences()
+    frames = [videos.n_frames(r) for r in vrefs]
+    fps = [videos.load(r).fps for r in vrefs]
+    assert len(probed) == len(vrefs) == 2 and all(n > 0 for n in frames) and all(f > 0 for f in fps)

@@ -16,6 +16,7 @@ ground truth come from.
 """
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -52,9 +53,19 @@ class VideosAdapter(DatasetAdapter):
 
 def _probe(path: Path) -> tuple[int | None, float | None]:
     """(frames, fps) of a video, (None, None) when it cannot be read: listing must not stop there;
-    decoding reports the file and frame."""
+    decoding reports the file and frame. The header is read once per file version (n_frames at
+    planning and load's fps ask for the same file)."""
     try:
-        info = probe_video(path)
+        st = path.stat()
+    except OSError:
+        return None, None
+    return _probe_version(str(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _probe_version(path: str, mtime_ns: int, size: int) -> tuple[int | None, float | None]:
+    try:
+        info = probe_video(Path(path))
     except FrameSourceError:
         return None, None
     return info.n_frames, info.fps
@@ -112,8 +123,7 @@ class SamplesAdapter(DatasetAdapter):
             npz = self.root / npz_name
             if not npz.is_file():
                 raise DatasetError(f"{npz}: sample annotation file missing (is {self.root} the shared samples folder?)")
-            with np.load(npz, allow_pickle=False) as d:
-                names = [Path(str(n)).name for n in d["imgname"]]
+            names = [Path(str(n)).name for n in _sample_arrays(npz)[0]]
             for row, base in enumerate(names):
                 subject, action, camera = _sample_key_parts(corpus, base)[:3]
                 if subjects is None or subject in subjects:
@@ -126,10 +136,10 @@ class SamplesAdapter(DatasetAdapter):
     def load(self, ref: SequenceRef) -> Sequence:
         npz_name, row = ref.source.split(":")
         corpus, cam_name = next((c, k) for f, c, k in _SAMPLE_FILES if f == npz_name)
-        with np.load(Path(ref.root) / npz_name, allow_pickle=False) as d:
-            base = Path(str(d["imgname"][int(row)])).name
-            joints = np.asarray(d["S"][int(row)], np.float64)[:, :3] * 1000.0   # camera metres -> mm
-            part = np.asarray(d["part"][int(row)], np.float64)[..., :2]
+        names, s_3d, parts = _sample_arrays(Path(ref.root) / npz_name)
+        base = Path(str(names[int(row)])).name
+        joints = np.asarray(s_3d[int(row)], np.float64)[:, :3] * 1000.0   # camera metres -> mm
+        part = np.asarray(parts[int(row)], np.float64)[..., :2]
         if corpus == "3dhp":
             joints, part = to_h36m17(joints, "3dhp17"), to_h36m17(part, "3dhp17")
         _, _, _, frame, cam_key = _sample_key_parts(corpus, base)
@@ -141,6 +151,19 @@ class SamplesAdapter(DatasetAdapter):
                         image_paths=[Path(ref.root) / f"{corpus}_{base}"],
                         guide_2d=part[None].astype(np.float32),
                         intrinsics=_intrinsics(cams.get(cam_key) if cams else None), extras={"notes": notes})
+
+
+def _sample_arrays(npz: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(imgname, S, part) of a sample annotation file, read once per file version, not once per
+    sample (every sample of a file is one sequence)."""
+    st = npz.stat()
+    return _sample_arrays_version(str(npz), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _sample_arrays_version(npz: str, mtime_ns: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    with np.load(npz, allow_pickle=False) as d:
+        return d["imgname"], d["S"], d["part"]
 
 
 def _sample_key_parts(corpus: str, base: str) -> tuple[str, str, str, int, object]:
