@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -12,6 +13,7 @@ from test_datasets_fixtures import write_3dhp_test, write_3dhp_train
 
 from auglift.core.camera import Camera
 from auglift.core.skeleton import bone_lengths, to_h36m17
+from auglift.pipeline.jobs import adapter_jobs
 from auglift.pipeline.safe_pickle import load_pickle
 from auglift.pipeline.sources.base import get_dataset
 
@@ -149,7 +151,8 @@ def test_datasets_command_lists_every_adapter(shared_data):
 
 def test_raw_frame_adapters_read_each_file_header_once(shared_data, tmp_path, monkeypatch):
     """Listing, sizing and loading every sample reads each annotation file once (not once per
-    sample); sizing and loading a video read its header once; a replaced file is read again."""
+    sample); sizing and loading a video read its header once; a replaced file is read again. A
+    sample job's errors name its image (a file that exists), not `<annotations>.npz:<row>`."""
     from auglift.pipeline.sources import raw_frames
 
     raw_frames._sample_arrays_version.cache_clear()
@@ -164,7 +167,9 @@ def test_raw_frame_adapters_read_each_file_header_once(shared_data, tmp_path, mo
     seqs = [samples.load(ref) for ref in refs]
     assert len(refs) > len(set(opened)) == len(opened) == 3
     assert all(s.joints_3d_cam.shape == (1, 17, 3) for s in seqs)
-    npz = root / refs[0].source.split(":")[0]
+    assert all((root / ref.source).is_file() for ref in refs)     # a sample's source is its image,
+    assert sorted(Path(j.main_file) for j in adapter_jobs("samples", root)) == sorted(root / r.source for r in refs)
+    npz = root / ("h36m_test_h36m_body3d.npz" if refs[0].source.startswith("h36m_") else "3dhp_test_3dhp_test.npz")
     os.utime(npz, ns=(npz.stat().st_atime_ns, npz.stat().st_mtime_ns + 10**9))   # replaced: a new version
     again = samples.load(refs[0])
     assert opened[-1] == str(npz) and len(opened) == 4

@@ -123,23 +123,20 @@ class SamplesAdapter(DatasetAdapter):
             npz = self.root / npz_name
             if not npz.is_file():
                 raise DatasetError(f"{npz}: sample annotation file missing (is {self.root} the shared samples folder?)")
-            names = [Path(str(n)).name for n in _sample_arrays(npz)[0]]
-            for row, base in enumerate(names):
+            for base in (Path(str(n)).name for n in _sample_arrays(npz)[0]):
                 subject, action, camera = _sample_key_parts(corpus, base)[:3]
-                if subjects is None or subject in subjects:
-                    refs.append(self.ref(subject, action, camera, source=f"{npz_name}:{row}"))
+                if subjects is None or subject in subjects:   # source: the image, what errors name
+                    refs.append(self.ref(subject, action, camera, source=f"{corpus}_{base}"))
         return refs
 
     def n_frames(self, ref: SequenceRef) -> int | None:
         return 1
 
     def load(self, ref: SequenceRef) -> Sequence:
-        npz_name, row = ref.source.split(":")
-        corpus, cam_name = next((c, k) for f, c, k in _SAMPLE_FILES if f == npz_name)
-        names, s_3d, parts = _sample_arrays(Path(ref.root) / npz_name)
-        base = Path(str(names[int(row)])).name
-        joints = np.asarray(s_3d[int(row)], np.float64)[:, :3] * 1000.0   # camera metres -> mm
-        part = np.asarray(parts[int(row)], np.float64)[..., :2]
+        corpus, base = ref.source.split("_", 1)
+        cam_name, (_, s_3d, parts), row = _sample_row(Path(ref.root), corpus, base)
+        joints = np.asarray(s_3d[row], np.float64)[:, :3] * 1000.0   # camera metres -> mm
+        part = np.asarray(parts[row], np.float64)[..., :2]
         if corpus == "3dhp":
             joints, part = to_h36m17(joints, "3dhp17"), to_h36m17(part, "3dhp17")
         _, _, _, frame, cam_key = _sample_key_parts(corpus, base)
@@ -148,9 +145,20 @@ class SamplesAdapter(DatasetAdapter):
         notes = [] if cams is not None else [f"intrinsics unknown ({cams_path} missing)"]
         return Sequence(self.name, ref.subject, ref.action, ref.camera, joints_3d_cam=joints[None].astype(np.float32),
                         cam=None, frame_index=[frame], fps=None, image_size=(0, 0),
-                        image_paths=[Path(ref.root) / f"{corpus}_{base}"],
+                        image_paths=[Path(ref.root) / ref.source],
                         guide_2d=part[None].astype(np.float32),
                         intrinsics=_intrinsics(cams.get(cam_key) if cams else None), extras={"notes": notes})
+
+
+def _sample_row(root: Path, corpus: str, base: str) -> tuple[str, tuple, int]:
+    """(camera pickle name, the annotation file's arrays, row) of sample image `base` of `corpus`."""
+    for npz_name, c, cam_name in _SAMPLE_FILES:
+        if c == corpus:
+            arrays = _sample_arrays(root / npz_name)
+            rows = [i for i, n in enumerate(arrays[0]) if Path(str(n)).name == base]
+            if rows:
+                return cam_name, arrays, rows[0]
+    raise DatasetError(f"{root / f'{corpus}_{base}'}: no row of the {corpus} sample annotation files names this image")
 
 
 def _sample_arrays(npz: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
