@@ -76,9 +76,12 @@ class StudyContext:
     # ------------------------------------------------------------------ simulated caches
     def simulated(self, name: str, config, subjects: Sequence[str], actions: Sequence[str] | None = None,
                   dataset: str = "h36m", workers: int = 1) -> Path:
-        """A cache of SIMULATED shards under `cache/<name>` (made, or resumed, by the simulator)."""
+        """A cache of SIMULATED shards under `cache/<name>` for simulation seed 0, `cache/<name>-seed<N>`
+        for seed N (made, or resumed, by the simulator). Per seed, so that runs of different seeds
+        in one --work, concurrent ones included, never replace each other's shards; seed 0 keeps the
+        name caches had before they were per seed."""
 
-        root = self.work / "cache" / name
+        root = self.work / "cache" / (name if self.cache_seed == 0 else f"{name}-seed{self.cache_seed}")
         want = {"config_hash": config_hash_of(config, dataset), "subjects": sorted(subjects),
                 "actions": sorted(actions) if actions else None}
         stamp = root / "study_stamp.json"

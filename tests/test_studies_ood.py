@@ -1,12 +1,14 @@
 """Issue 15: held-out OOD splits, the spread over seeds and its "within noise" rule, --size medium."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
 import numpy as np
 import pytest
 
+from auglift.pipeline.simulate.run import SUMMARY_NAME
 from auglift.studies import heldout, seeds
 from auglift.studies.seeds import Spread, collect, fmt_delta_spread, fmt_spread, spread
 
@@ -65,6 +67,21 @@ def test_context_for_seed_keeps_the_simulated_data_of_the_first_seed(tmp_path):
     two = ctx.for_seed(2)
     assert two.seed == 2 and two.cache_seed == 0 and two.seeds == (0, 1, 2)
     assert make_context("small", 5, tmp_path, tmp_path, tmp_path).all_seeds == (5,)
+
+
+def test_simulated_caches_of_different_seeds_live_apart(tmp_path, shared_data):
+    """Studies of seeds 0 and 1 in one --work make two caches (neither replaces the other);
+    --seeds 1,2 makes its caches with seed 1 and finds them again."""
+    from auglift.studies import caches, make_context
+
+    ds = dataclasses.replace(caches.data_size("small"), actions=("Directions",), workers=1)
+    made = {}
+    for run_seeds in ((0,), (1,), (1, 2)):
+        ctx = make_context("small", run_seeds[0], shared_data, tmp_path, tmp_path, log=lambda s: None, seeds=run_seeds)
+        made[run_seeds] = caches.h36m_sh2d(ctx, ds)
+    assert made[(0,)] == tmp_path / "cache" / "h36m_sh2d" and made[(1,)] == made[(1, 2)] != made[(0,)]
+    stamps = {json.loads((p / "study_stamp.json").read_text())["config_hash"] for p in (made[(0,)], made[(1,)])}
+    assert len(stamps) == 2 and all((p / SUMMARY_NAME).is_file() for p in (made[(0,)], made[(1,)]))
 
 
 def test_reading_calls_ties_within_noise_and_gives_a_cause():
