@@ -140,7 +140,15 @@ def _improving(p: Progress) -> str:
 def _state(prog: dict[str, Progress], complete: bool) -> str:
     if complete:
         return "Every lifter has finished its schedule."
-    left = [f"{lab} ({p.epochs_done}/{p.target_epochs} epochs)" for lab, p in prog.items() if not p.finished]
+    left = [f"{lab} ({p.epochs_done}/{p.target_epochs} epochs{_time_left(p)})" for lab, p in prog.items()
+            if not p.finished]
     return ("**Partial:** these trainings have not finished their schedule: " + "; ".join(left) + ". The numbers "
             "above are those of the best S8 checkpoint reached so far, not of converged lifters. Rerun the command "
             "at the top to continue from the checkpoints.")
+
+
+def _time_left(p: Progress) -> str:
+    """About how many more minutes of training steps the rest takes, at the rate of the epochs done."""
+    if p.epochs_done == 0 or p.seconds <= 0:
+        return ""
+    return f"; about {p.seconds / p.epochs_done * (p.target_epochs - p.epochs_done) / 60:.0f} min more at its rate so far"

@@ -192,6 +192,9 @@ def test_medium_progress_reads_epochs_and_whether_validation_stopped_improving(t
     hist[-1]["val_mpjpe_mm"] = 60.0
     (tmp_path / "history.json").write_text(json.dumps(hist))
     assert progress_of(tmp_path, 60, False).stopped_improving is False
+    from auglift.studies.medium import _state
+    state = _state({"sb xy": progress_of(tmp_path, 60, False)}, False)   # 6 epochs of 6 s: 54 x 6 s left
+    assert "sb xy (6/60 epochs; about 5 min more at its rate so far)" in state
 
 
 # ------------------------------------------------------------------------------- a whole tiny run
