@@ -197,6 +197,22 @@ def test_medium_progress_reads_epochs_and_whether_validation_stopped_improving(t
     assert "sb xy (6/60 epochs; about 5 min more at its rate so far)" in state
 
 
+
+def test_medium_table_gives_our_and_the_papers_delta_against_xy():
+    from auglift.studies import caches
+    from auglift.studies.context import Lifter
+    from auglift.studies.medium import Progress, _table
+
+    sb = Lifter("simple_baseline", "paper")
+    labels = {f"{sb.label} {ch}": (sb, ch) for ch in ("xy", "xyc", "xycd")}
+    prog = {lab: Progress(60, 14160, 60, True, 55, 80.0, 60, False, 3600.0) for lab in labels}
+    results = {f"{sb.label} {ch}": {caches.ID: {"mpjpe": mm}} for ch, mm in (("xy", 80.0), ("xycd", 76.0))}
+    rows = {line.split(" | ")[1]: line.split(" | ") for line in _table(labels, prog, results).splitlines()
+            if line.startswith(f"| {sb.label} ")}
+    assert rows["xycd"][2:6] == ["76.0", "54.6", "-5.0%", "-5.0%"]      # (76 - 80) / 80; (54.6 - 57.5) / 57.5
+    assert rows["xyc"][2:6] == ["–", "58.5", "–", "+1.7%"]              # not evaluated: no Δ%
+    assert rows["xy"][4:6] == ["", ""]
+
 # ------------------------------------------------------------------------------- a whole tiny run
 def test_cross_input_over_two_seeds_writes_every_ood_column_with_its_spread(shared_data, tmp_path):
     """Real H36M mocap (simulated cues), one tiny lifter pair, 2 seeds: the page has the held-out and
