@@ -177,11 +177,11 @@ def test_flip_swaps_sides_and_twice_is_identity(tmp_path):
     twice = flip_frames(once, W)
     for k in frames:  # exact up to float32 rounding of W - 1 - (W - 1 - x)
         np.testing.assert_allclose(twice[k], frames[k], rtol=0, atol=1e-4)
-    for l, r in zip(H36M17_LEFT, H36M17_RIGHT):
-        np.testing.assert_allclose(once["keypoints_2d"][:, l, 0], W - 1 - frames["keypoints_2d"][:, r, 0])
-        np.testing.assert_array_equal(once["keypoints_2d"][:, l, 1], frames["keypoints_2d"][:, r, 1])
-        np.testing.assert_array_equal(once["joints_3d_cam"][:, r, 0], -frames["joints_3d_cam"][:, l, 0])
-        np.testing.assert_array_equal(once["depth"][:, l], frames["depth"][:, r])
+    for left, r in zip(H36M17_LEFT, H36M17_RIGHT):
+        np.testing.assert_allclose(once["keypoints_2d"][:, left, 0], W - 1 - frames["keypoints_2d"][:, r, 0])
+        np.testing.assert_array_equal(once["keypoints_2d"][:, left, 1], frames["keypoints_2d"][:, r, 1])
+        np.testing.assert_array_equal(once["joints_3d_cam"][:, r, 0], -frames["joints_3d_cam"][:, left, 0])
+        np.testing.assert_array_equal(once["depth"][:, left], frames["depth"][:, r])
     np.testing.assert_array_equal(once["confidence"][:, 0], frames["confidence"][:, 0])  # pelvis stays
 
 
