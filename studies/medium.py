@@ -88,9 +88,7 @@ def run(ctx, cfg) -> StudyResult:
                       f"MPJPE (mm, Protocol 1) in distribution of {names} (SimpleBaseline [paper]: width 1024; "
                       "VideoPose3D-27: 1024 channels; the medium size trains both unless `--set lifters=` keeps one) "
                       f"with {' / '.join(cfg.channels)} input, trained on SIMULATED H36M cues (S1 S5 S6 S7; "
-                      "best epoch on S8), beside the paper's SimpleBaseline. Trained in sittings of at most "
-                      f"{cfg.sitting_minutes:g} min of training steps per lifter (data setup and validation not counted); rerunning the command continues every unfinished "
-                      "training from its checkpoint.")
+                      "best epoch on S8), beside the paper's SimpleBaseline. " + _sittings(cfg.sitting_minutes))
     main = [str(caches.h36m(ctx, cfg.data))]
     tests, _ = caches.standard_tests(ctx, cfg.data)
     tests = {t: tests[t] for t in (caches.ID, caches.ID_SH)}
@@ -106,7 +104,7 @@ def run(ctx, cfg) -> StudyResult:
     results = ctx.evaluate(have, tests, subjects) if have else {}
     res.add("In-distribution MPJPE (mm), ours beside the paper", _table(labels, prog, results))
     res.complete = all(p.finished for p in prog.values())
-    res.add("State", _state(prog, res.complete))
+    res.add("State", _state(prog, res.complete, cfg.sitting_minutes))
     res.add("Test sets", "\n".join(f"- **{t}**: {caches.TEST_SET_NOTES[t]}" for t in tests) +
             f"\n- Test subjects: {' '.join(cfg.test_subjects)}." +
             "\n- The paper's numbers come from real detections (CPN) and Depth Anything depth on real H36M video; "
@@ -130,8 +128,9 @@ def _table(labels: dict, prog: dict[str, Progress], results: dict) -> str:
         p, r = prog[label], results.get(label, {})
         paper = PAPER_SIMPLE_BASELINE_MM.get(ch) if lifter.model == "simple_baseline" else None
         xy = f"{lifter.label} xy"
+        both_done = p.finished and xy in prog and prog[xy].finished
         rows.append([lifter.label, ch, id_mm[label], "paper: n/a" if paper is None else paper,
-                     "" if ch == "xy" else fmt_delta(delta_pct(id_mm.get(xy), id_mm[label])),
+                     "" if ch == "xy" else fmt_delta(delta_pct(id_mm.get(xy), id_mm[label])) if both_done else "unfinished",
                      "" if ch == "xy" or paper is None else fmt_delta(delta_pct(PAPER_SIMPLE_BASELINE_MM["xy"], paper)),
                      r.get(caches.ID_SH, {}).get("mpjpe"), f"{p.epochs_done} / {p.target_epochs}", p.steps,
                      p.best_epoch, _improving(p), f"{p.seconds / 60:.0f}"])
@@ -149,14 +148,24 @@ def _improving(p: Progress) -> str:
     return "yes" if p.stopped_improving else "no, still improving"
 
 
-def _state(prog: dict[str, Progress], complete: bool) -> str:
+def _sittings(minutes: float) -> str:
+    if minutes <= 0:
+        return ("This run trained nothing (`--sitting-minutes 0`): it evaluated the checkpoints earlier sittings "
+                "left; rerun with `--sitting-minutes N` to train each unfinished lifter N more minutes.")
+    return (f"Trained in sittings of at most {minutes:g} min of training steps per lifter (data setup and "
+            "validation not counted); rerunning the command continues every unfinished training from its checkpoint.")
+
+
+def _state(prog: dict[str, Progress], complete: bool, minutes: float) -> str:
     if complete:
         return "Every lifter has finished its schedule."
     left = [f"{lab} ({p.epochs_done}/{p.target_epochs} epochs{_time_left(p)})" for lab, p in prog.items()
             if not p.finished]
+    again = ("Rerun the command at the top" if minutes > 0 else
+             "Rerun the command at the top with `--sitting-minutes N` (N > 0)")
     return ("**Partial:** these trainings have not finished their schedule: " + "; ".join(left) + ". The numbers "
-            "above are those of the best S8 checkpoint reached so far, not of converged lifters. Rerun the command "
-            "at the top to continue from the checkpoints.")
+            "above are those of the best S8 checkpoint reached so far, not of converged lifters; a Δ% is given only "
+            f"where both trainings have finished. {again} to continue from the checkpoints.")
 
 
 def _time_left(p: Progress) -> str:

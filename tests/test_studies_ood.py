@@ -193,7 +193,7 @@ def test_medium_progress_reads_epochs_and_whether_validation_stopped_improving(t
     (tmp_path / "history.json").write_text(json.dumps(hist))
     assert progress_of(tmp_path, 60, False).stopped_improving is False
     from auglift.studies.medium import _state
-    state = _state({"sb xy": progress_of(tmp_path, 60, False)}, False)   # 6 epochs of 6 s: 54 x 6 s left
+    state = _state({"sb xy": progress_of(tmp_path, 60, False)}, False, 5.0)   # 6 epochs of 6 s: 54 x 6 s left
     assert "sb xy (6/60 epochs; about 5 min more at its rate so far)" in state
 
 
@@ -212,6 +212,10 @@ def test_medium_table_gives_our_and_the_papers_delta_against_xy():
     assert rows["xycd"][2:6] == ["76.0", "54.6", "-5.0%", "-5.0%"]      # (76 - 80) / 80; (54.6 - 57.5) / 57.5
     assert rows["xyc"][2:6] == ["–", "58.5", "–", "+1.7%"]              # not evaluated: no Δ%
     assert rows["xy"][4:6] == ["", ""]
+    prog[f"{sb.label} xycd"] = dataclasses.replace(prog[f"{sb.label} xycd"], epochs_done=10, finished=False)
+    rows = {line.split(" | ")[1]: line.split(" | ") for line in _table(labels, prog, results).splitlines()
+            if line.startswith(f"| {sb.label} ")}
+    assert rows["xycd"][4] == "unfinished"                            # no Δ% between unequal trainings
 
 # ------------------------------------------------------------------------------- a whole tiny run
 def test_cross_input_over_two_seeds_writes_every_ood_column_with_its_spread(shared_data, tmp_path):
