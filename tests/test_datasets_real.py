@@ -155,8 +155,7 @@ def test_raw_frame_adapters_read_each_file_header_once(shared_data, tmp_path, mo
     sample job's errors name its image (a file that exists), not `<annotations>.npz:<row>`."""
     from auglift.pipeline.sources import raw_frames
 
-    raw_frames._sample_arrays_version.cache_clear()
-    raw_frames._probe_version.cache_clear()
+    raw_frames._read_version.cache_clear()
     opened, probed = [], []
     real_load, real_probe = np.load, raw_frames.probe_video
     monkeypatch.setattr(raw_frames.np, "load", lambda path, **kw: opened.append(str(path)) or real_load(path, **kw))

@@ -56,19 +56,26 @@ def _probe(path: Path) -> tuple[int | None, float | None]:
     decoding reports the file and frame. The header is read once per file version (n_frames at
     planning and load's fps ask for the same file)."""
     try:
-        st = path.stat()
-    except OSError:
+        return read_once(_probe_file, path)
+    except (OSError, FrameSourceError):
         return None, None
-    return _probe_version(str(path), st.st_mtime_ns, st.st_size)
+
+
+def _probe_file(path: Path) -> tuple[int | None, float | None]:
+    info = probe_video(path)
+    return info.n_frames, info.fps
+
+
+def read_once(reader, path: Path):
+    """`reader(path)`, read once per file version (mtime and size): a replaced file is read again.
+    Callers must not mutate what it returns (it is shared)."""
+    st = path.stat()
+    return _read_version(reader, str(path), st.st_mtime_ns, st.st_size)
 
 
 @functools.lru_cache(maxsize=256)
-def _probe_version(path: str, mtime_ns: int, size: int) -> tuple[int | None, float | None]:
-    try:
-        info = probe_video(Path(path))
-    except FrameSourceError:
-        return None, None
-    return info.n_frames, info.fps
+def _read_version(reader, path: str, mtime_ns: int, size: int):
+    return reader(Path(path))
 
 
 class ImagesAdapter(DatasetAdapter):
@@ -141,7 +148,7 @@ class SamplesAdapter(DatasetAdapter):
             joints, part = to_h36m17(joints, "3dhp17"), to_h36m17(part, "3dhp17")
         _, _, _, frame, cam_key = _sample_key_parts(corpus, base)
         cams_path = Path(ref.root) / cam_name
-        cams = load_pickle(cams_path) if cams_path.is_file() else None
+        cams = read_once(load_pickle, cams_path) if cams_path.is_file() else None
         notes = [] if cams is not None else [f"intrinsics unknown ({cams_path} missing)"]
         return Sequence(self.name, ref.subject, ref.action, ref.camera, joints_3d_cam=joints[None].astype(np.float32),
                         cam=None, frame_index=[frame], fps=None, image_size=(0, 0),
@@ -164,12 +171,10 @@ def _sample_row(root: Path, corpus: str, base: str) -> tuple[str, tuple, int]:
 def _sample_arrays(npz: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(imgname, S, part) of a sample annotation file, read once per file version, not once per
     sample (every sample of a file is one sequence)."""
-    st = npz.stat()
-    return _sample_arrays_version(str(npz), st.st_mtime_ns, st.st_size)
+    return read_once(_load_sample_arrays, npz)
 
 
-@functools.lru_cache(maxsize=8)
-def _sample_arrays_version(npz: str, mtime_ns: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _load_sample_arrays(npz: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     with np.load(npz, allow_pickle=False) as d:
         return d["imgname"], d["S"], d["part"]
 
