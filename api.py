@@ -22,7 +22,7 @@ import numpy as np
 from auglift.cache import Shard, list_shards, open_shard
 from auglift.cache.keys import key_from_path
 from auglift.core.skeleton import H36M17_JOINTS
-from auglift.lifters.data import depth_families, resolve_shards
+from auglift.lifters.shards import depth_families, resolve_shards
 from auglift.lifters.lift import LiftOptions, default_checkpoint, lift_shards
 from auglift.pipeline.depth import build_depth
 from auglift.pipeline.detect import build_detector

@@ -34,7 +34,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 
 from auglift.core.codec import CodecConfig  # noqa: E402
-from auglift.lifters.data import WindowDataset, WindowSpec, fit_codec, resolve_shards  # noqa: E402
+from auglift.lifters.data import WindowDataset, WindowSpec  # noqa: E402
+from auglift.lifters.shards import fit_codec, resolve_shards  # noqa: E402
 from auglift.lifters.metrics import mpjpe_loss  # noqa: E402
 from auglift.lifters.models import build_model  # noqa: E402
 from auglift.lifters.shard_memo import DEFAULT_BUDGET_MB, MEMO  # noqa: E402

@@ -46,7 +46,7 @@ from bench_stream import in_memory, memory_batches  # noqa: E402
 
 from auglift.core.codec import CodecConfig  # noqa: E402
 from auglift.lifters.config import config_from_dict, config_to_dict  # noqa: E402
-from auglift.lifters.data import fit_codec, resolve_shards  # noqa: E402
+from auglift.lifters.shards import fit_codec, resolve_shards  # noqa: E402
 from auglift.lifters.metrics import mpjpe_loss  # noqa: E402
 from auglift.lifters.models import build_model  # noqa: E402
 from auglift.lifters.shard_memo import MEMO  # noqa: E402

@@ -25,7 +25,7 @@ from auglift.core.skeleton import H36M17_JOINTS
 from auglift.lifters.provenance import git_revision
 
 from .checkpoint import build_from_checkpoint, describe, load_checkpoint
-from .data import resolve_shards
+from .shards import resolve_shards
 from .metrics import evaluate_all
 from .predict import DepthKindMismatch, Predictions, action_group, check_depth_kinds, check_skeleton, predict
 

@@ -31,7 +31,7 @@ from auglift.cache import open_shard
 from auglift.core.skeleton import H36M17_JOINTS
 
 from .checkpoint import build_from_checkpoint, describe, load_checkpoint
-from .data import ShardInfo
+from .shards import ShardInfo
 from .predict import check_depth_kinds, check_skeleton, predict, trained_depth_family
 from .render import blank_frames, compose, contact_sheet, pose_extent, sample_indices, write_video
 

@@ -23,7 +23,8 @@ from tqdm import tqdm
 from auglift.cache import depth_family
 from auglift.core.skeleton import flip_pairs
 
-from .data import ShardInfo, WindowDataset, WindowSpec, depth_families
+from .data import WindowDataset, WindowSpec
+from .shards import ShardInfo, depth_families
 
 
 class DepthKindMismatch(ValueError):

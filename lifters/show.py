@@ -11,7 +11,8 @@ import torch
 from auglift.cache import open_shard
 
 from .checkpoint import build_from_checkpoint, load_checkpoint
-from .data import ShardInfo, WindowSpec, encode_frames, needed_arrays, ordinal_name, root_relative_metres
+from .data import WindowSpec, encode_frames, needed_arrays, ordinal_name, root_relative_metres
+from .shards import ShardInfo
 from .metrics import mpjpe
 from .plot import plot_frames
 

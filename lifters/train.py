@@ -34,7 +34,8 @@ from auglift.cache.store import stray_pid_temps
 
 from .checkpoint import build_from_checkpoint, check_resumable, load_checkpoint, model_record, save_checkpoint
 from .config import TrainConfig, config_from_dict, config_to_dict, save_config
-from .data import ShardInfo, WindowDataset, WindowSpec, check_depth_inputs, fit_codec, resolve_shards
+from .data import WindowDataset, WindowSpec
+from .shards import ShardInfo, check_depth_inputs, fit_codec, resolve_shards
 from .distributed import Runtime, shard_split_steps, unwrap
 from .evaluate import score
 from .metrics import mpjpe_loss

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from auglift.cache import open_shard
-from auglift.lifters.data import resolve_shards
+from auglift.lifters.shards import resolve_shards
 from auglift.lifters.plot import plot_frames
 from auglift.pipeline.jobs import build_jobs, resolve_adapter_job
 

@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from auglift.lifters.data import ShardInfo, resolve_shards
+from auglift.lifters.shards import ShardInfo, resolve_shards
 
 HELD_OUT_CAMERA = "60457274"
 HELD_OUT_ACTION_GROUPS = ("Sitting", "SittingDown")

@@ -17,7 +17,7 @@ import numpy as np
 
 from auglift.cache import open_shard
 from auglift.lifters.checkpoint import build_from_checkpoint, load_checkpoint
-from auglift.lifters.data import resolve_shards
+from auglift.lifters.shards import resolve_shards
 from auglift.lifters.evaluate import Predictions, predict, score
 from auglift.pipeline.precompute import PrecomputeConfig, default_root, run_precompute
 

@@ -16,7 +16,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from auglift.lifters.data import resolve_shards
+from auglift.lifters.shards import resolve_shards
 
 from . import caches, motion
 from .common import StudyResult, delta_pct, fmt_delta, md_table

@@ -16,11 +16,10 @@ from auglift.lifters.data import (
     ShuffleBuffer,
     WindowDataset,
     WindowSpec,
-    fit_codec,
     flip_frames,
-    resolve_shards,
     root_relative_metres,
 )
+from auglift.lifters.shards import fit_codec, resolve_shards
 
 W, H = 1000, 1002
 

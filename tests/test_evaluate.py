@@ -12,7 +12,7 @@ from test_train import tiny_config
 from auglift.cache import key_for, open_shard, write_shard
 from auglift.core.codec import CueCodec
 from auglift.lifters.checkpoint import build_from_checkpoint, load_checkpoint, model_record, save_checkpoint
-from auglift.lifters.data import resolve_shards
+from auglift.lifters.shards import resolve_shards
 from auglift.lifters.evaluate import DepthKindMismatch, action_group, evaluate, predict, score
 from auglift.lifters.models import build_model
 from auglift.lifters.train import shard_summary, train

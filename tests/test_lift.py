@@ -13,7 +13,7 @@ from PIL import Image
 from auglift.cli import main
 from auglift.lifters.checkpoint import build_from_checkpoint, load_checkpoint
 from auglift.lifters.config import config_from_dict
-from auglift.lifters.data import resolve_shards
+from auglift.lifters.shards import resolve_shards
 from auglift.lifters.lift import LiftOptions, default_checkpoint, lift_shards
 from auglift.lifters.predict import DepthKindMismatch, predict
 from auglift.lifters.train import train

@@ -11,7 +11,8 @@ import torch
 from auglift.cache import key_for, open_shard, write_shard
 from auglift.core.codec import CodecConfig, CueCodec
 from auglift.lifters import shard_memo
-from auglift.lifters.data import WindowDataset, WindowSpec, resolve_shards
+from auglift.lifters.data import WindowDataset, WindowSpec
+from auglift.lifters.shards import resolve_shards
 from auglift.lifters.shard_memo import MEMO
 
 from test_data import make_shard, shard_attrs

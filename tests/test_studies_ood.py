@@ -120,7 +120,7 @@ def test_action_group(action, group):
 
 
 def test_held_out_splits_keep_camera_and_actions_apart(split_cache):
-    from auglift.lifters.data import ShardInfo
+    from auglift.lifters.shards import ShardInfo
 
     def info(paths):
         return [ShardInfo.read(p) for p in paths]
@@ -143,7 +143,7 @@ def test_held_out_splits_keep_camera_and_actions_apart(split_cache):
 
 def test_reversed_test_motion_is_the_exact_reverse(split_cache, tmp_path):
     from auglift.cache import open_shard
-    from auglift.lifters.data import resolve_shards
+    from auglift.lifters.shards import resolve_shards
     from auglift.studies import motion
 
     src = [i.path for i in resolve_shards(str(split_cache))][:2]

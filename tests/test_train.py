@@ -18,7 +18,7 @@ from auglift.lifters.config import (
     load_config,
     save_config,
 )
-from auglift.lifters.data import resolve_shards
+from auglift.lifters.shards import resolve_shards
 from auglift.lifters.metrics import mpjpe_loss
 from auglift.lifters.train import train
 
