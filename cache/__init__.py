@@ -16,7 +16,8 @@ from .schema import (
                      ordinal_array_name,
                      to_jsonable,
 )
-from .store import Cleaned, ShardWriter, clean_tmp, list_shards, stray_temps, write_shard
+from .store import ShardWriter, list_shards, write_shard
+from .temps import Cleaned, clean_tmp, stray_temps
 from .verify import VerifyReport, verify_shard, verify_tree
 
 __all__ = [

@@ -5,7 +5,8 @@ from pathlib import Path
 
 from .keys import EXPECTED_KEYS_FILE, validate_key
 from .reader import Shard, ShardError, open_shard
-from .store import clean_tmp, is_shard_path, list_shards, stray_temps
+from .store import is_shard_path, list_shards
+from .temps import clean_tmp, stray_temps
 from .verify import VerifyReport, mixed_config_hashes, verify_tree
 
 _PROV_SHORT = {"keypoints_2d": "kp", "confidence": "conf", "depth": "depth"}

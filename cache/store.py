@@ -7,7 +7,6 @@ any point leaves the final path absent, so a shard is either complete and verifi
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import errno
 import fnmatch
@@ -16,7 +15,6 @@ import importlib.metadata
 import os
 import re
 import shutil
-import uuid
 import warnings
 from pathlib import Path
 from typing import Any, Mapping
@@ -24,7 +22,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .backends import WRITERS
-from .keys import BACKENDS, TMP_DIR, backend_of, key_for, key_from_path, normalise_backend, shard_path, validate_key
+from .keys import BACKENDS, backend_of, key_for, key_from_path, normalise_backend, shard_path, validate_key
 from .schema import (
     ATTRS_CHECKSUM,
     REQUIRED_ARRAYS,
@@ -36,13 +34,10 @@ from .schema import (
     policy_violations,
     prepare_attrs,
 )
+from .temps import replaced_shard_path, shard_temp_path
 
 DEFAULT_CHUNK_FRAMES = 1024
 MAX_CHUNK_BYTES = 4 << 20  # keeps chunks of wide optional arrays (e.g. heatmaps) reasonable
-_TMP_NAME = re.compile(r"\.[0-9a-f]{32}(\.old)?\.(zarr|h5)$")
-# Per-process temporaries of small files replaced atomically (e.g. expected_keys.txt): the
-# writer's PID is in the name, so one whose process is gone is known to be stray.
-_PID_TMP_NAME = re.compile(r"^\.?[A-Za-z0-9_.-]+\.(\d+)\.tmp$")
 
 
 def _auglift_version() -> str:
@@ -113,7 +108,7 @@ class ShardWriter:
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path}: shard already exists (pass overwrite=True to replace it)")
         suffix = BACKENDS[self.backend]
-        self.tmp_path = self.root / TMP_DIR / f"{self.key}.{uuid.uuid4().hex}{suffix}"
+        self.tmp_path = shard_temp_path(self.root, self.key, suffix)
         self._writer = None
         self._specs: dict[str, tuple[np.dtype, tuple, int]] = {}  # name -> dtype, tail, chunk
         self._hash: dict[str, Any] = {}
@@ -290,7 +285,7 @@ class ShardWriter:
         if self.path.exists() or self.path.is_symlink():
             if not self.overwrite:
                 raise FileExistsError(f"{self.path}: shard already exists (pass overwrite=True to replace)")
-            old = self.tmp_path.with_name(self.tmp_path.stem + ".old" + self.path.suffix)
+            old = replaced_shard_path(self.tmp_path)
             os.rename(self.path, old)
         try:
             if self.backend == "hdf5" and old is None:
@@ -353,84 +348,3 @@ def list_shards(root: str | os.PathLike, pattern: str | None = None) -> list[Pat
     if pattern is not None:
         found = [p for p in found if fnmatch.fnmatchcase(key_from_path(root, p), pattern)]
     return sorted(found)
-
-
-def pid_tmp_path(root: str | os.PathLike, name: str) -> Path:
-    """Where this process writes `name` before replacing `<root>/<name>` (same filesystem)."""
-    stem = Path(name).stem
-    return Path(root) / TMP_DIR / f"{stem}.{os.getpid()}.tmp"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def stray_temps(root: str | os.PathLike) -> list[Path]:
-    """Temporaries left under `<root>/.tmp` by interrupted (or still running) writers.
-
-    Shard temporaries cannot tell a live writer from a dead one; the small per-process files
-    (`<root>/.tmp/expected_keys.<pid>.tmp`, and `<root>/.expected_keys.<pid>.tmp` of older
-    versions) are listed only when their process is gone.
-    """
-    root = Path(root)
-    tmp = root / TMP_DIR
-    out = []
-    if tmp.is_dir():
-        for dirpath, dirnames, filenames in os.walk(tmp):
-            for name in list(dirnames) + filenames:
-                if _TMP_NAME.search(name):
-                    out.append(Path(dirpath) / name)
-            dirnames[:] = [d for d in dirnames if not _TMP_NAME.search(d)]
-    return sorted(out + stray_pid_temps(root) + stray_pid_temps(tmp))
-
-
-def stray_pid_temps(folder: str | os.PathLike) -> list[Path]:
-    """Files `[.]NAME.<pid>.tmp` directly in `folder` whose process is gone (an interrupted
-    atomic replace: expected_keys.txt, a checkpoint's `.last.pt.<pid>.tmp`)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir()
-                  if (m := _PID_TMP_NAME.match(p.name)) and p.is_file() and not _pid_alive(int(m.group(1))))
-
-
-@dataclasses.dataclass
-class Cleaned:
-    """What `clean_tmp` did: temporaries deleted, and those it could not delete (with why)."""
-    deleted: list[Path]
-    failed: list[tuple[Path, str]]
-
-
-def clean_tmp(root: str | os.PathLike) -> Cleaned:
-    """Delete all stray temporaries under `<root>/.tmp`; says which it could not delete.
-
-    Only safe while no writer is running on this root: a live writer's temporary looks the same.
-    """
-    deleted, failed = [], []
-    for p in stray_temps(root):
-        errors: list[str] = []
-        try:
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p, onerror=lambda _f, path, exc: errors.append(f"{path}: {exc[1]}"))
-            else:
-                p.unlink()
-        except OSError as e:
-            errors.append(str(e))
-        if p.exists() or p.is_symlink():
-            failed.append((p, errors[0] if errors else "still present after deleting"))
-        else:
-            deleted.append(p)
-    tmp = Path(root) / TMP_DIR
-    if tmp.is_dir():  # prune the emptied key directories, deepest first
-        for dirpath, _, _ in sorted(os.walk(tmp), key=lambda t: -len(t[0])):
-            try:
-                os.rmdir(dirpath)
-            except OSError:
-                pass
-    return Cleaned(deleted, failed)

@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from auglift.cache.store import stray_pid_temps
+from auglift.cache.temps import stray_pid_temps
 
 from .checkpoint import build_from_checkpoint, check_resumable, load_checkpoint, model_record, save_checkpoint
 from .config import TrainConfig, config_from_dict, config_to_dict, save_config

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from auglift.cache import open_shard, sanitise_component, verify_shard
 from auglift.cache.keys import EXPECTED_KEYS_FILE
-from auglift.cache.store import pid_tmp_path
+from auglift.cache.temps import pid_tmp_path
 
 KEEP, WRITE, CONFLICT = "keep", "write", "conflict"
 
