@@ -108,6 +108,7 @@ class Sequential:
         from auglift.cache import write_shard
         from auglift.pipeline.frames.video import iter_video_batches
         from auglift.pipeline.graph import shard_attrs
+        from auglift.pipeline.jobs import resolve_adapter_job
         from auglift.pipeline.report import StageClock
 
         sec = {"decode": 0.0, "detect": 0.0, "depth": 0.0, "write": 0.0}
@@ -116,7 +117,7 @@ class Sequential:
         n = 0
         cpu0 = cpu_seconds(children=False)
         t_start = time.perf_counter()
-        for job in jobs:
+        for job in map(resolve_adapter_job, jobs):   # as the graph does on its workers
             self.det.reset()
             rows: dict[str, list] = {k: [] for k in ("keypoints_2d", "confidence", "depth", "frame_index", "bbox",
                                                      "depth_valid")}
@@ -192,7 +193,16 @@ class DaskGraph:
 
 
 def main(argv=None) -> dict:
-    from auglift.pipeline.precompute import PrecomputeConfig as PrecomputeConfigDefault
+    args = parse_args(argv)
+    result = summarise(args, *measure(args))
+    report(args, result)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from auglift.pipeline.precompute import PrecomputeConfig
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=Path(os.environ.get("AUGLIFT_DATA", REPO.parent / "shared" / "data")))
@@ -200,7 +210,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--frames", type=int, default=96, help="frames per sequence")
     ap.add_argument("--copies", type=int, default=2, help="sequences per source (3 sources)")
     ap.add_argument("--rounds", type=int, default=3, help="alternating (a), (b) runs; medians are reported")
-    ap.add_argument("--batch-size", type=int, default=PrecomputeConfigDefault.batch_size,
+    ap.add_argument("--batch-size", type=int, default=PrecomputeConfig.batch_size,
                     help="frames per model call in (b) (the default of auglift precompute)")
     ap.add_argument("--detector", default="mediapipe")
     ap.add_argument("--depth", default="landmark-z")
@@ -212,8 +222,12 @@ def main(argv=None) -> dict:
                     help="run (b) with Dask's default MALLOC_TRIM_THRESHOLD_=65536 in the workers, which "
                          "auglift precompute removes: the A/B behind pipeline/CLUSTER.md")
     ap.add_argument("--json", type=Path, help="also write the numbers here")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
+
+def measure(args: argparse.Namespace) -> tuple[list[dict], int, str, float, float]:
+    """Alternating rounds of (a) sequential and (b) Dask on the same jobs:
+    (rounds, sequences, depth backend, untimed model load s, untimed cluster start s)."""
     from auglift.cache import config_hash
     from auglift.pipeline.graph import spec_for
     from auglift.pipeline.jobs import build_jobs
@@ -245,37 +259,49 @@ def main(argv=None) -> dict:
                                "ratio": b["fps"] / a["fps"]})
         finally:
             par.close()
-    med = lambda xs: float(np.median(xs))  # noqa: E731
-    result = {"cpus": os.cpu_count(), "sequences": len(jobs), "frames": rounds[0]["sequential"]["frames"],
+    return rounds, len(jobs), depth, seq.load_s, par.startup_s
+
+
+def _median(xs) -> float:
+    return float(np.median(list(xs)))
+
+
+def summarise(args: argparse.Namespace, rounds: list[dict], sequences: int, depth: str,
+              load_s: float, startup_s: float) -> dict:
+    """Medians over the rounds, and the CPU-per-frame figures."""
+    dask = [r["dask"] for r in rounds]
+    result = {"cpus": os.cpu_count(), "sequences": sequences, "frames": rounds[0]["sequential"]["frames"],
               "models": f"{args.detector} + {depth}" + (" (Depth Anything V2 Small architecture, RANDOM "
                                                          "weights: timing only)" if args.depth_anything_random else ""),
-              "model_load_s": seq.load_s,
-              "cluster_start_and_load_s": par.startup_s, "rounds": rounds,
+              "model_load_s": load_s, "cluster_start_and_load_s": startup_s, "rounds": rounds,
               "dask_malloc_trim_threshold": 65536 if args.dask_malloc_trim else None,
-              "fps_sequential": med([r["sequential"]["fps"] for r in rounds]),
-              "fps_dask": med([r["dask"]["fps"] for r in rounds]),
-              "outside_inference_tasks": med([r["dask"]["outside_inference_tasks"] for r in rounds]),
-              "outside_inference_wall": med([r["dask"]["outside_inference_wall"] for r in rounds]),
-              "outside_inference_and_decode_tasks": med([r["dask"]["outside_inference_and_decode_tasks"]
-                                                         for r in rounds]),
-              "decode_ms_per_frame_dask": med([1000 * r["dask"]["stage_s"]["decode"] / r["dask"]["frames"]
-                                               for r in rounds]),
-              "inference_ms_per_frame_dask": med([1000 * (r["dask"]["stage_s"]["detect"] + r["dask"]["stage_s"]["depth"])
-                                                  / r["dask"]["frames"] for r in rounds]),
-              "outside_inference_sequential": med([r["sequential"]["outside_inference"] for r in rounds])}
+              "fps_sequential": _median(r["sequential"]["fps"] for r in rounds),
+              "fps_dask": _median(b["fps"] for b in dask),
+              "outside_inference_tasks": _median(b["outside_inference_tasks"] for b in dask),
+              "outside_inference_wall": _median(b["outside_inference_wall"] for b in dask),
+              "outside_inference_and_decode_tasks": _median(b["outside_inference_and_decode_tasks"] for b in dask),
+              "decode_ms_per_frame_dask": _median(1000 * b["stage_s"]["decode"] / b["frames"] for b in dask),
+              "inference_ms_per_frame_dask": _median(1000 * (b["stage_s"]["detect"] + b["stage_s"]["depth"])
+                                                     / b["frames"] for b in dask),
+              "outside_inference_sequential": _median(r["sequential"]["outside_inference"] for r in rounds)}
     result["ratio"] = result["fps_dask"] / result["fps_sequential"]
     # CPU cost per frame, which other load on the machine hardly changes: how much extra work the
     # graph does (scheduling, IPC, one model per worker). On an otherwise idle machine with
     # `workers` free cores, the ratio could at best be workers x (CPU/frame seq) / (CPU/frame Dask):
     # an ESTIMATE (it ignores idle tails and memory-bandwidth contention), not a measurement.
-    cpu_a = med([r["sequential"]["cpu_s"] / r["sequential"]["frames"] for r in rounds])
-    cpu_b = med([r["dask"]["cpu_s"] / r["dask"]["frames"] for r in rounds])
+    cpu_a = _median(r["sequential"]["cpu_s"] / r["sequential"]["frames"] for r in rounds)
+    cpu_b = _median(b["cpu_s"] / b["frames"] for b in dask)
     result.update(cpu_ms_per_frame_sequential=1000 * cpu_a, cpu_ms_per_frame_dask=1000 * cpu_b,
                   idle_machine_ratio_estimate=min(args.workers, os.cpu_count() or 1) * cpu_a / cpu_b)
-    print(f"frames: {result['frames']} in {len(jobs)} sequences; {result['models']}; {result['cpus']} CPUs; "
-          f"untimed: models {seq.load_s:.2f} s, cluster start + worker models {par.startup_s:.2f} s"
+    return result
+
+
+def report(args: argparse.Namespace, result: dict) -> None:
+    print(f"frames: {result['frames']} in {result['sequences']} sequences; {result['models']}; {result['cpus']} CPUs; "
+          f"untimed: models {result['model_load_s']:.2f} s, cluster start + worker models "
+          f"{result['cluster_start_and_load_s']:.2f} s"
           + ("; (b) with Dask's MALLOC_TRIM_THRESHOLD_=65536" if args.dask_malloc_trim else ""))
-    for i, r in enumerate(rounds):
+    for i, r in enumerate(result["rounds"]):
         a, b = r["sequential"], r["dask"]
         print(f"round {i}: load avg {r['loadavg_1min_before']:.2f} | (a) {a['fps']:6.2f} frames/s | "
               f"(b) {b['fps']:6.2f} frames/s | ratio {r['ratio']:.2f} | outside inference (a) "
@@ -295,9 +321,6 @@ def main(argv=None) -> dict:
     print(f"CPU per frame: (a) {result['cpu_ms_per_frame_sequential']:.1f} ms, (b) {result['cpu_ms_per_frame_dask']:.1f} ms"
           f" (all processes of the cluster); ESTIMATED ratio on an idle machine with {args.workers} free cores: "
           f"{result['idle_machine_ratio_estimate']:.2f}")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
-    return result
 
 
 if __name__ == "__main__":
