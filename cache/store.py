@@ -53,14 +53,11 @@ def _fsync_tree(path: Path) -> None:
     if path.is_dir():
         paths += [Path(d) for d, _, _ in os.walk(path)]
     for p in paths:
-        fd = os.open(p, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(p)
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """Flush one file or directory entry (a directory: the renames in it)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -299,7 +296,7 @@ class ShardWriter:
             if e.errno in (errno.EEXIST, errno.ENOTEMPTY):
                 raise FileExistsError(f"{self.path}: shard appeared while writing (another writer?)") from e
             raise
-        _fsync_dir(self.path.parent)
+        _fsync(self.path.parent)
         if old is not None:
             _remove(old)
 
