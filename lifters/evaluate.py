@@ -100,10 +100,7 @@ def evaluate(checkpoints: Sequence[str | Path], tests: Sequence[Sequence[str]], 
         raise ValueError(f"{len(names)} --name for {len(tests)} --test sets; give one name per test set")
     test_shards = {n: resolve_shards(t, subjects=subjects) for n, t in zip(names, tests)}
     ckpts = [load_checkpoint(c) for c in checkpoints]
-    labels = list(labels) if labels else [describe(c) for c in ckpts]
-    if len(labels) != len(ckpts):
-        raise ValueError(f"{len(labels)} labels for {len(ckpts)} checkpoints")
-    labels = [lab if labels.count(lab) == 1 else f"{lab} #{i + 1}" for i, lab in enumerate(labels)]
+    labels = _unique_labels(labels, ckpts)
     for path, ckpt in zip(checkpoints, ckpts):  # refuse before spending any time predicting
         for n, shards in test_shards.items():
             check_skeleton(ckpt, shards, where=f"{path} on test set {n!r}: ")
@@ -115,11 +112,7 @@ def evaluate(checkpoints: Sequence[str | Path], tests: Sequence[Sequence[str]], 
         "notes": list(notes),
         "protocol": "root-relative (pelvis) mm; MPJPE = Protocol 1, P-MPJPE = Protocol 2",
         "flip_test": flip_test, "subjects": list(subjects) if subjects else None,
-        "test_sets": {n: {"specs": [str(s) for s in t], "shards": len(test_shards[n]),
-                          "frames": int(sum(i.n_frames for i in test_shards[n])),
-                          "depth_kinds": sorted({i.depth_kind for i in test_shards[n]}),
-                          "config_hashes": sorted({i.config_hash for i in test_shards[n]})}
-                      for n, t in zip(names, tests)},
+        "test_sets": {n: _test_set_summary(t, test_shards[n]) for n, t in zip(names, tests)},
         "checkpoints": [], "results": {},
     }
     for path, ckpt, label in zip(checkpoints, ckpts, labels):
@@ -137,13 +130,33 @@ def evaluate(checkpoints: Sequence[str | Path], tests: Sequence[Sequence[str]], 
             res["seconds"] = round(time.time() - t0, 2)
             report["results"][label][n] = res
     if out is not None:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        for path, text in ((out.with_suffix(".json"), json.dumps(report, indent=1)),
-                           (out.with_suffix(".md"), markdown(report))):
-            with writing(path):
-                path.write_text(text)
+        _write_json_and_markdown(report, out)
     return report
+
+
+def _unique_labels(labels: Sequence[str] | None, ckpts: Sequence[dict]) -> list[str]:
+    """One label per checkpoint (its description by default); repeated labels get ` #i`."""
+    labels = list(labels) if labels else [describe(c) for c in ckpts]
+    if len(labels) != len(ckpts):
+        raise ValueError(f"{len(labels)} labels for {len(ckpts)} checkpoints")
+    return [lab if labels.count(lab) == 1 else f"{lab} #{i + 1}" for i, lab in enumerate(labels)]
+
+
+def _test_set_summary(specs: Sequence[str], shards: Sequence) -> dict:
+    return {"specs": [str(s) for s in specs], "shards": len(shards),
+            "frames": int(sum(i.n_frames for i in shards)),
+            "depth_kinds": sorted({i.depth_kind for i in shards}),
+            "config_hashes": sorted({i.config_hash for i in shards})}
+
+
+def _write_json_and_markdown(report: dict, out: str | Path) -> None:
+    """`<out>.json` and `<out>.md`, each written atomically."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for path, text in ((out.with_suffix(".json"), json.dumps(report, indent=1)),
+                       (out.with_suffix(".md"), markdown(report))):
+        with writing(path):
+            path.write_text(text)
 
 
 def _fmt(x: float, digits: int = 1) -> str:

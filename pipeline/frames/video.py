@@ -111,9 +111,7 @@ def iter_video_batches(path: str | Path, batch_size: int = 16, frames: Sequence[
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    wanted = None if frames is None else np.asarray(frames, np.int64)
-    if wanted is not None and (len(wanted) == 0 or (np.diff(wanted) <= 0).any() or wanted[0] < 0):
-        raise ValueError(f"{path}: selected frames must be non-empty, >= 0 and strictly increasing")
+    wanted = _checked_selection(path, frames)
     container, stream = _open(path)
     stream.codec_context.thread_count = max(1, int(threads))
     header_frames = int(stream.frames) or None
@@ -126,14 +124,7 @@ def iter_video_batches(path: str | Path, batch_size: int = 16, frames: Sequence[
     k = 0       # next position in `wanted`
     try:
         decoder = container.decode(stream)
-        while True:
-            try:
-                frame = next(decoder)
-            except StopIteration:
-                break
-            except Exception as e:
-                raise FrameSourceError(path, i + 1, f"decode failed after {i + 1} good frames "
-                                                    f"({type(e).__name__}: {e})") from e
+        while (frame := _next_frame(path, decoder, i + 1)) is not None:
             i += 1
             if wanted is not None:
                 if k >= len(wanted):
@@ -150,13 +141,37 @@ def iter_video_batches(path: str | Path, batch_size: int = 16, frames: Sequence[
             if len(idx) == batch_size:
                 yield FrameBatch(buf, np.asarray(idx, np.int64), (str(path),), concealed)
                 buf, idx, concealed = (buf if reuse_buffer else new_batch()), [], 0
-        if wanted is not None and k < len(wanted) and not allow_short:
-            raise FrameSourceError(path, int(wanted[k]), f"frame requested but the video ends after "
-                                                         f"{i + 1} frames")
-        if wanted is None and header_frames is not None and i + 1 < header_frames:
-            raise FrameSourceError(path, i + 1, f"truncated: the header says {header_frames} frames "
-                                                f"but only {i + 1} could be decoded")
+        _check_ended_well(path, i + 1, header_frames, None if wanted is None else wanted[k:], allow_short)
         if idx:
             yield FrameBatch(buf[: len(idx)], np.asarray(idx, np.int64), (str(path),), concealed)
     finally:
         container.close()
+
+
+def _checked_selection(path, frames: Sequence[int] | None) -> np.ndarray | None:
+    wanted = None if frames is None else np.asarray(frames, np.int64)
+    if wanted is not None and (len(wanted) == 0 or (np.diff(wanted) <= 0).any() or wanted[0] < 0):
+        raise ValueError(f"{path}: selected frames must be non-empty, >= 0 and strictly increasing")
+    return wanted
+
+
+def _next_frame(path, decoder, index: int):
+    """The decoder's next frame (number `index`), None at the end; a decode error names the frame."""
+    try:
+        return next(decoder)
+    except StopIteration:
+        return None
+    except Exception as e:
+        raise FrameSourceError(path, index, f"decode failed after {index} good frames "
+                                            f"({type(e).__name__}: {e})") from e
+
+
+def _check_ended_well(path, decoded: int, header_frames: int | None, still_wanted: np.ndarray | None,
+                      allow_short: bool) -> None:
+    """Raise when the decoder stopped before the selected frames, or before the header's count."""
+    if still_wanted is not None and len(still_wanted) and not allow_short:
+        raise FrameSourceError(path, int(still_wanted[0]), f"frame requested but the video ends after "
+                                                           f"{decoded} frames")
+    if still_wanted is None and header_frames is not None and decoded < header_frames:
+        raise FrameSourceError(path, decoded, f"truncated: the header says {header_frames} frames "
+                                              f"but only {decoded} could be decoded")
