@@ -104,7 +104,12 @@ def train_rate(cache: Path, out: Path, device: str, precision: str, args) -> flo
             "optim": {"epochs": 1, "batch_size": args.batch, "max_steps": steps},
             "out": str(out / f"{precision}-{steps}"), "device": device, "precision": precision})
         secs.append(loop_seconds(train(cfg, progress=False, log=lambda s: None).history))
-    return args.batch * args.steps / max(secs[1] - secs[0], 1e-3)
+    if secs[1] - secs[0] < 0.5:  # the dry run's steps are this short; a GPU run's must not be
+        if not args.tiny:
+            raise SystemExit(f"gpu_check: {args.steps} timed {precision} steps took {secs[1] - secs[0]:.1f} s, "
+                             "too short to time at train's 0.1 s resolution; raise the steps and the cache size")
+        return float("nan")
+    return args.batch * args.steps / (secs[1] - secs[0])
 
 
 def _sync(device: str) -> None:
@@ -121,8 +126,11 @@ def main() -> None:
     device = "cuda" if cuda else "cpu"
     name = torch.cuda.get_device_name(0) if cuda else "CPU (no CUDA)"
     size, batches = (98, [1, 2]) if args.tiny else (518, [1, 8, 32])
-    args.batch, args.steps, args.warmup = (64, 3, 1) if args.tiny else (1024, 50, 10)
-    args.num_workers = 0 if args.tiny else 2
+    # Enough timed steps that the difference of two runs is seconds long: `train` records each
+    # epoch's time to 0.1 s, and one epoch of the cache must hold warm-up + timed steps.
+    args.batch, args.steps, args.warmup = (64, 24, 2) if args.tiny else (1024, 200, 10)
+    shards, frames = (2, 1024) if args.tiny else (16, 16384)
+    args.num_workers = 0 if args.tiny else 4
     print(f"device: {name}; torch {torch.__version__}" + (" (dry run, tiny sizes)" if args.tiny else ""))
     figures: dict = {"device": name, "torch": torch.__version__, "tiny": args.tiny}
     with tempfile.TemporaryDirectory() as tmp:
@@ -132,7 +140,7 @@ def main() -> None:
         figures["depth_frames_per_s"] = rates
         print("depth stage, Depth Anything V2 Small (random weights) at %d px, 1000x1000 frames: " % size +
               ", ".join(f"batch {b}: {r:.1f} frames/s" for b, r in rates.items()))
-        cache = synthetic_cache(tmp / "cache", shards=2 if args.tiny else 8, frames=512 if args.tiny else 16384)
+        cache = synthetic_cache(tmp / "cache", shards=shards, frames=frames)
         precisions = ["fp32", "bf16"] + (["fp16"] if cuda else [])
         figures["train_samples_per_s"] = {p: train_rate(cache, tmp / "runs", device, p, args) for p in precisions}
         fp32 = figures["train_samples_per_s"]["fp32"]
