@@ -4,8 +4,9 @@
 
 (a) auglift: `lifters.train.train` on SimpleBaseline (paper size) as it runs by default: windows
     streamed from the cache's shards (codec applied on the fly, shuffle buffer, flip
-    augmentation) in the training process (`--num-workers 0`, train's default), AdamW with
-    gradient clipping. The shard memo (lifters/shard_memo.py) is warm: the reference's
+    augmentation) in the training process (`--num-workers 0`, train's default), read one step
+    ahead by a thread (lifters/read_ahead.py), fused AdamW with gradient clipping. The shard
+    memo (lifters/shard_memo.py) is warm: the reference's
     preparation and the untimed run read the same shards in this process first, as a study's
     earlier trainings, or a training's earlier epochs, do. `--num-workers 1` measures a loader
     worker process instead, whose memo starts empty every epoch.

