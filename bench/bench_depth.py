@@ -1,6 +1,6 @@
 """Depth Anything V2 Small on the CPU: ONNX Runtime fp32 and int8 against torch, ms per frame.
 
-    python bench/bench_depth.py [--size 518] [--threads 1] [--repeats 3] [--rounds 2]
+    python bench/bench_depth.py [--size 518] [--threads 1] [--repeats 3] [--rounds 2] [--profile]
 
 The V2 Small architecture (DINOv2-S + DPT head, 24.8 M parameters) is built from its
 configuration with RANDOM weights (none can be installed offline): the times are valid for the
@@ -11,12 +11,18 @@ in alternating rounds so that load from other processes affects all alike; each 
 median over all timed calls. Target: int8 >= 2x torch. Each call's process CPU time is printed
 beside its wall time (at one thread they agree on an idle machine; on a shared one the CPU time
 moves less with other jobs' load). Also prints each ONNX backend's agreement with torch on the
-timed input (max abs error / max |depth|).
+timed input (max abs error / max |depth|). `--profile`: where each ONNX backend's frame goes, from
+onnxruntime's profiler (one more call each), in groups: the ViT's projections and MLP (MatMul /
+Gemm with constant weights), the attention products (Q K^T, weights x V), Softmax, convolutions
+(patch embedding and the DPT head), the rest; with the int8 graph's speed-up per group.
 """
 from __future__ import annotations
 
 import argparse
+import collections
+import json
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -36,6 +42,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3, help="timed calls per backend per round")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--profile", action="store_true", help="also print where each ONNX backend's time goes")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -60,6 +67,7 @@ def main() -> None:
                     calls[name]()
                     times[name].append(1000 * (time.perf_counter() - t))
                     cpu[name].append(1000 * (time.process_time() - c))
+        groups = {k: op_groups(m, x.numpy(), Path(tmp)) for k, m in onnx.items()} if args.profile else None
     med = {k: float(np.median(v)) for k, v in times.items()}
     mcpu = {k: float(np.median(v)) for k, v in cpu.items()}
     for name, ms in med.items():
@@ -68,6 +76,51 @@ def main() -> None:
               f"({mcpu['torch'] / mcpu[name]:.2f}x){err}")
     print(f"int8 speed-up over torch {med['torch'] / med['onnx int8']:.2f}x (target >= 2; CPU time "
           f"{mcpu['torch'] / mcpu['onnx int8']:.2f}x); load average at the end {os.getloadavg()[0]:.1f}")
+    if groups:
+        print_groups(groups)
+
+
+GROUPS = ("projections + MLP", "attention products", "Softmax", "Conv", "rest")
+
+
+def op_group(op: str, node: str) -> str:
+    """The group of one profiled kernel (see the module docstring)."""
+    if "MatMul" in op or op == "Gemm":
+        # the exporter names the two attention products ".../attention/MatMul" and ".../MatMul_1"
+        return "attention products" if re.search(r"/attention/MatMul(_1)?(_|$)", node) else "projections + MLP"
+    return op if op in ("Softmax", "Conv") else "rest"
+
+
+def op_groups(model: OnnxDepthModel, x: np.ndarray, tmp: Path) -> dict[str, float]:
+    """ms per group of `model`'s kernels in one profiled call for `x` (after an unprofiled-in-effect
+    first call: its allocations and weight prepacking are left out)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = model.threads, 1
+    opts.enable_profiling, opts.profile_file_prefix = True, str(tmp / f"profile-{model.quantize or 'fp32'}")
+    session = ort.InferenceSession(str(model.path_for(x.shape[2], x.shape[3])), opts,
+                                   providers=["CPUExecutionProvider"])
+    for _ in range(2):
+        session.run(None, {"pixel_values": x})
+    events = json.loads(Path(session.end_profiling()).read_text())
+    last_run = max(e["ts"] for e in events if e.get("name") == "model_run")
+    ms: dict[str, float] = collections.Counter()
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["ts"] >= last_run:
+            ms[op_group(e["args"]["op_name"], e["name"])] += e["dur"] / 1000
+    return dict(ms)
+
+
+def print_groups(groups: dict[str, dict[str, float]]) -> None:
+    fp32, int8 = groups["fp32"], groups["int8"]
+    print("where a frame goes (onnxruntime profiler, ms):")
+    print(f"{'group':>20} {'fp32':>8} {'int8':>8}  int8 speed-up")
+    for g in GROUPS:
+        a, b = fp32.get(g, 0.0), int8.get(g, 0.0)
+        print(f"{g:>20} {a:8.0f} {b:8.0f}  {a / b if b else float('nan'):.2f}x")
+    a, b = sum(fp32.values()), sum(int8.values())
+    print(f"{'all kernels':>20} {a:8.0f} {b:8.0f}  {a / b:.2f}x")
 
 
 def _torch_call(model, x):
