@@ -169,6 +169,7 @@ def main() -> None:
                     ours.append(auglift_rate(cache, work / f"r{r}", args))
                 else:
                     ref.append(reference_rate(data, args))
+        rounds = " ".join(f"{a[0] / b[0]:.3f}" for a, b in zip(ours, ref))
         (ours, ours_cpu), (ref, ref_cpu) = np.median(ours, axis=0), np.median(ref, axis=0)
         print(f"(a) auglift train(), streamed from Zarr ({args.num_workers} loader workers, shard memo "
               f"{MEMO.nbytes / 2**20:.0f} MiB): {ours:8.0f} samples/s, "
@@ -177,6 +178,7 @@ def main() -> None:
               f"CPU {ref_cpu:.3f} ms/sample")
         print(f"ratio (a)/(b) = {ours / ref:.3f}  (target >= 1.0; medians of {args.rounds} alternating rounds); "
               f"CPU per sample (b)/(a) = {ref_cpu / ours_cpu:.3f}")
+        print(f"each round's (a)/(b): {rounds}  (their spread is this machine's run-to-run noise)")
         if not args.skip_ddp:
             one, two = torchrun_rate(cache, work, args, 1), torchrun_rate(cache, work, args, 2)
             print(f"(c) DDP, gloo, {args.ddp_split} split: 1 process {one:8.0f} samples/s, 2 processes {two:8.0f} "
