@@ -16,14 +16,17 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 _END = object()
 
 
 @contextlib.contextmanager
-def read_ahead(loader: Iterable, depth: int) -> Iterator[Iterator[Any]]:
-    """`loader`'s items, read up to `depth` ahead by a background thread (see the module docstring)."""
+def read_ahead(loader: Iterable, depth: int, setup: Callable[[], None] | None = None) -> Iterator[Iterator[Any]]:
+    """`loader`'s items, read up to `depth` ahead by a background thread (see the module docstring).
+
+    `setup` runs first in the reader thread: the CUDA device is per thread, and a loader that pins
+    batches must pin them for the training process's GPU, not for cuda:0."""
     # The iterator is made here, in the calling thread: creating a DataLoader's iterator draws
     # from torch's global RNG, which the training thread draws from too (dropout).
     source = iter(loader)
@@ -41,6 +44,8 @@ def read_ahead(loader: Iterable, depth: int) -> Iterator[Iterator[Any]]:
 
     def reader() -> None:
         try:
+            if setup is not None:
+                setup()
             for item in source:
                 if not put(item):
                     return

@@ -134,12 +134,13 @@ def _window_loader(cfg: TrainConfig, model, codec, infos: list[ShardInfo], rt: R
     return dataset, loader
 
 
-def _epoch_batches(loader: DataLoader, cfg: TrainConfig):
+def _epoch_batches(loader: DataLoader, cfg: TrainConfig, device: torch.device):
     """A context giving one epoch's batches: read ahead by a thread when the training process
     loads them itself (`num_workers: 0`), else the loader's worker processes already do."""
     if cfg.data.num_workers:
         return contextlib.nullcontext(loader)
-    return read_ahead(loader, cfg.data.prefetch)
+    setup = (lambda: torch.cuda.set_device(device)) if device.type == "cuda" else None
+    return read_ahead(loader, cfg.data.prefetch, setup)
 
 
 def _steps_per_epoch(dataset, cfg: TrainConfig, rt: Runtime) -> int:
@@ -327,7 +328,7 @@ def train(cfg: TrainConfig, resume: str | Path | None = None, progress: bool = T
         steps_per_epoch = _steps_per_epoch(dataset, cfg, rt)
         net.train()
         t0, bar = time.time(), None
-        with _epoch_batches(loader, cfg) as batches:
+        with _epoch_batches(loader, cfg, rt.device) as batches:
             if progress:
                 bar = tqdm(batches, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{o.epochs}", leave=False,
                            disable=not rt.is_main)

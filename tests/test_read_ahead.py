@@ -78,3 +78,15 @@ def test_leaving_early_stops_the_reader_within_its_depth():
     assert not readers_alive()
     # the reader stopped: at most the batch taken, the queue's 2 and the one it held when stopped
     assert len(read) <= 4
+
+
+def test_setup_runs_in_the_reader_thread_before_the_first_read():
+    events = []
+
+    def source():
+        events.append(("read", threading.current_thread().name))
+        yield 1
+
+    with read_ahead(source(), depth=1, setup=lambda: events.append(("setup", threading.current_thread().name))) as it:
+        assert list(it) == [1]
+    assert events == [("setup", "auglift-read-ahead"), ("read", "auglift-read-ahead")]
