@@ -92,15 +92,10 @@ def op_group(op: str, node: str) -> str:
 
 
 def op_groups(model: OnnxDepthModel, x: np.ndarray, tmp: Path) -> dict[str, float]:
-    """ms per group of `model`'s kernels in one profiled call for `x` (after an unprofiled-in-effect
-    first call: its allocations and weight prepacking are left out)."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads = model.threads, 1
-    opts.enable_profiling, opts.profile_file_prefix = True, str(tmp / f"profile-{model.quantize or 'fp32'}")
-    session = ort.InferenceSession(str(model.path_for(x.shape[2], x.shape[3])), opts,
-                                   providers=["CPUExecutionProvider"])
+    """ms per group of `model`'s kernels in the second of two profiled calls for `x` (the first
+    call's allocations and weight prepacking are left out)."""
+    prefix = str(tmp / f"profile-{model.quantize or 'fp32'}")
+    session = model.new_session(x.shape[2], x.shape[3], profile_prefix=prefix)
     for _ in range(2):
         session.run(None, {"pixel_values": x})
     events = json.loads(Path(session.end_profiling()).read_text())

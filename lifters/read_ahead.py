@@ -1,8 +1,8 @@
 """Training batches read ahead in a thread of the training process, while the current step computes.
 
 With `num_workers: 0` (train's default) the shard reads, the codec and the flips ran between the
-optimiser steps, on the training process's critical path (~10 ms of a ~430 ms SimpleBaseline step
-on one CPU thread). A reader thread overlaps them with the step: torch's kernels release the GIL,
+optimiser steps, on the training process's critical path (results/benchmarks.md, bench_train).
+A reader thread overlaps them with the step: torch's kernels release the GIL,
 so the reader runs on another core, and it shares the process's shard memo (lifters/shard_memo.py),
 which loader worker processes start empty every epoch.
 

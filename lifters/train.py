@@ -280,10 +280,10 @@ def _build(cfg: TrainConfig, ckpt: dict | None, device):
 
 
 def _adamw(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW as `cfg.optim` says, fused into one kernel per step on CPU and CUDA: for SimpleBaseline's
-    4.3 M parameters on one CPU thread, torch's per-parameter loop took 30 ms a step and the fused
-    kernel 3.4 ms, against a 480 ms training step. A resumed checkpoint keeps the kind it was saved
-    with (the optimiser's saved settings win when it is loaded)."""
+    """AdamW as `cfg.optim` says, fused into one kernel per step on CPU and CUDA: torch's default
+    per-parameter loop is a visible share of a small lifter's step (results/benchmarks.md,
+    bench_train). A resumed checkpoint keeps the kind it was saved with (the optimiser's saved
+    settings win when it is loaded)."""
     o = cfg.optim
     return torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay,
                              fused=True if device.type in ("cpu", "cuda") else None)

@@ -77,16 +77,23 @@ class OnnxDepthModel:
     def _session(self, height: int, width: int):
         key = (height, width)
         if key not in self._sessions:
-            import onnxruntime as ort
-
-            path = self.path_for(height, width)
-            if not path.exists():
-                self._export(path, height, width)
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = self.threads
-            opts.inter_op_num_threads = 1
-            self._sessions[key] = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            self._sessions[key] = self.new_session(height, width)
         return self._sessions[key]
+
+    def new_session(self, height: int, width: int, profile_prefix: str | None = None):
+        """An onnxruntime CPU session of the export for this frame shape (exported first when
+        missing), at `threads` intra-op threads; `profile_prefix`: with onnxruntime's profiler on."""
+        import onnxruntime as ort
+
+        path = self.path_for(height, width)
+        if not path.exists():
+            self._export(path, height, width)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        if profile_prefix is not None:
+            opts.enable_profiling, opts.profile_file_prefix = True, profile_prefix
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
     def _export(self, path: Path, height: int, width: int) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
